@@ -147,3 +147,9 @@ export interface HealthProbe {
     opts: { timeoutMs: number; intervalMs: number; retries: number; deadlineMs: number; signal?: AbortSignal },
   ): Promise<ProbeResult>;
 }
+
+/** Pre-change snapshots (seed: state dir, units, tunnel config) taken before every rollout. */
+export interface Snapshotter {
+  /** Returns the archive path. */
+  create(reason: string): Promise<string>;
+}
