@@ -1,0 +1,109 @@
+/**
+ * What the `podman` supervisor and its fake agree on: container names, labels, the checks a
+ * spec passes before any of it reaches a command line, and the "is this host port free" probe.
+ */
+import { createServer } from 'node:net';
+import { isAbsolute } from 'node:path';
+import { ConflictError, InvalidInputError } from '../../core/errors.ts';
+import { Colour } from '../../core/model.ts';
+import { IMAGE_REF_RE, PROCESS_TYPE_RE, SLOT_NAME_RE } from '../../core/names.ts';
+import type { InstanceRef, InstanceSpec, InstanceState } from '../../core/ports/runtime.ts';
+
+export const LABEL_APP = 'pvdify.app';
+export const LABEL_PROCESS = 'pvdify.process';
+export const LABEL_COLOUR = 'pvdify.colour';
+export const LABEL_INDEX = 'pvdify.index';
+export const LABEL_RELEASE = 'pvdify.release';
+
+/** The port every app container listens on (`PORT=3000`), per the seed. */
+export const CONTAINER_PORT = 3000;
+
+/** `pvdify-<app>-<process>-<colour>-<n>`. */
+export function containerName(ref: InstanceRef): string {
+  return `pvdify-${ref.app}-${ref.process}-${ref.colour}-${ref.index}`;
+}
+
+/** Refuses a ref whose parts could not safely become a container name or label. */
+export function assertInstanceRef(ref: InstanceRef): void {
+  if (!SLOT_NAME_RE.test(ref.app)) throw new InvalidInputError(`invalid app name ${JSON.stringify(ref.app)}`);
+  if (!PROCESS_TYPE_RE.test(ref.process)) {
+    throw new InvalidInputError(`invalid process type ${JSON.stringify(ref.process)}`);
+  }
+  if (!Colour.safeParse(ref.colour).success) throw new InvalidInputError(`invalid colour ${JSON.stringify(ref.colour)}`);
+  if (!Number.isInteger(ref.index) || ref.index < 1 || ref.index > 20) {
+    throw new InvalidInputError(`invalid instance index ${String(ref.index)}`);
+  }
+}
+
+/** Refuses a spec that would put something unexpected on the podman command line. */
+export function assertInstanceSpec(spec: InstanceSpec): void {
+  assertInstanceRef(spec);
+  assertImageRef(spec.image);
+  if (spec.hostPort !== null && (!Number.isInteger(spec.hostPort) || spec.hostPort < 1024 || spec.hostPort > 65535)) {
+    throw new InvalidInputError(`invalid host port ${String(spec.hostPort)}`);
+  }
+  if (!isAbsolute(spec.envFile)) throw new InvalidInputError('the env file path must be absolute');
+  if (spec.memory !== null && !/^\d{1,6}[KMG]$/.test(spec.memory)) {
+    throw new InvalidInputError(`invalid memory limit ${JSON.stringify(spec.memory)}`);
+  }
+  if (spec.cpu !== null && !(Number.isFinite(spec.cpu) && spec.cpu > 0 && spec.cpu <= 64)) {
+    throw new InvalidInputError(`invalid cpu limit ${String(spec.cpu)}`);
+  }
+  if (!Number.isInteger(spec.release) || spec.release < 1) {
+    throw new InvalidInputError(`invalid release number ${String(spec.release)}`);
+  }
+}
+
+/** Listing order: app, process, colour, then index numerically (so 2 comes before 10). */
+export function compareInstances(a: InstanceState, b: InstanceState): number {
+  return (
+    a.app.localeCompare(b.app) ||
+    a.process.localeCompare(b.process) ||
+    a.colour.localeCompare(b.colour) ||
+    a.index - b.index
+  );
+}
+
+export function instanceLabels(spec: InstanceSpec): Record<string, string> {
+  return {
+    [LABEL_APP]: spec.app,
+    [LABEL_PROCESS]: spec.process,
+    [LABEL_COLOUR]: spec.colour,
+    [LABEL_INDEX]: String(spec.index),
+    [LABEL_RELEASE]: String(spec.release),
+  };
+}
+
+/** True when nothing listens on `host:port` (checked by binding it for a moment). */
+export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE' || e.code === 'EACCES') resolve(false);
+      else reject(e);
+    });
+    server.listen({ host, port, exclusive: true }, () => {
+      server.close(() => resolve(true));
+    });
+  });
+}
+
+/** Throws ConflictError naming the port when something already listens on it. */
+export async function assertPortFree(port: number, host = '127.0.0.1'): Promise<void> {
+  if (!(await isPortFree(port, host))) throw portConflictError(port, host);
+}
+
+export function portConflictError(port: number, host = '127.0.0.1'): ConflictError {
+  return new ConflictError(
+    `port ${port} on ${host} is already in use by another process`,
+    'pick another instance port or stop whatever listens there',
+  );
+}
+
+/** Refuses an image reference that is malformed or could read as a flag. */
+export function assertImageRef(image: string): void {
+  if (image.length > 255 || !IMAGE_REF_RE.test(image)) {
+    throw new InvalidInputError(`invalid image reference ${JSON.stringify(image)}`);
+  }
+}
