@@ -103,7 +103,7 @@ export function authorize(command: CommandSpec, actor: Actor, app: string | null
  * one audit event (ok, refused or failed) with the redacted command text.
  */
 export async function executeCommand(input: string | readonly string[], deps: ExecuteDeps): Promise<ExecutionResult> {
-  const commandText = redactCommandText(input);
+  const commandText = redactCommandText(input, deps.commands);
   let parsed: ParsedCommand | null = null;
   let app: string | null = null;
   let stage: 'parse' | 'run' = 'parse';

@@ -24,6 +24,11 @@ export interface PositionalSpec {
    * it is, the remaining positionals shift left.
    */
   flag?: { long: string; short?: string };
+  /**
+   * Arguments here may be secrets (`config:set`'s KEY=VALUE): redaction masks any that is not
+   * KEY=VALUE whole, so `config:set app API_KEY hunter2` (a space for the `=`) is not kept.
+   */
+  sensitive?: boolean;
 }
 
 /** A flag: `--name value`, `--name=value`, `-s value`, or a boolean `--name`. */

@@ -203,8 +203,10 @@ export function resolveSince(since: Since, now: Date): string {
 }
 
 /** A user as the audit trail knows them: an id (`slack:U123`, `cli:alice`) or a display name. */
-export const UserArg: z.ZodType<string | undefined, string | undefined> = z
-  .string()
-  .min(1, 'give a user id or name')
-  .max(200, 'user ids are at most 200 characters')
-  .optional();
+export const UserArg: z.ZodType<string | undefined, string | undefined> = checkedString((user) => {
+  if (user.length === 0) return 'give a user id or name';
+  if (user.length > 200) return 'user ids are at most 200 characters';
+  // KEY=VALUE here is a mistyped secret far more likely than a user; do not echo it.
+  if (user.includes('=')) return 'user ids and names do not contain `=`';
+  return null;
+}).optional();
