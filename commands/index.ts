@@ -18,6 +18,12 @@ import { domainsRemove } from './domains-remove.ts';
 import { help } from './help.ts';
 import { releases } from './releases.ts';
 import { releasesInfo } from './releases-info.ts';
+import { deploy } from './deploy.ts';
+import { rollback } from './rollback.ts';
+import { ps } from './ps.ts';
+import { psScale } from './ps-scale.ts';
+import { psRestart } from './ps-restart.ts';
+import { logs } from './logs.ts';
 
 export const COMMANDS: readonly CommandSpec[] = [
   help,
@@ -25,8 +31,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   appsCreate,
   appsInfo,
   appsDelete,
+  deploy,
+  rollback,
   releases,
   releasesInfo,
+  ps,
+  psScale,
+  psRestart,
+  logs,
   config,
   configSet,
   configUnset,

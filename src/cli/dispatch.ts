@@ -4,6 +4,7 @@
  * a result looks on a terminal and which exit code it gets.
  */
 import { COMMANDS } from '../../commands/index.ts';
+import type { ProgressListener } from '../core/deploy/progress.ts';
 import { executeCommand } from '../core/grammar/execute.ts';
 import type { ExecutionError, ExecutionResult } from '../core/grammar/execute.ts';
 import { checkTokens } from '../core/grammar/limits.ts';
@@ -32,6 +33,7 @@ export interface DispatchDeps {
   commands?: readonly CommandSpec[];
   /** Defaults to `cliRoleOf`. */
   roleOf?: RoleResolver;
+  onProgress?: ProgressListener;
 }
 
 export interface DispatchResult {
@@ -50,6 +52,9 @@ export function renderError(error: ExecutionError): string {
   let out = `error: ${error.message}\n`;
   if (error.usage !== undefined) out += `usage: ${error.usage}\n`;
   if (error.hint !== undefined) out += `hint: ${error.hint}\n`;
+  if (error.logTail !== undefined && error.logTail.length > 0) {
+    out += `last log lines of the new instances:\n${error.logTail.map((l) => `  | ${l}`).join('\n')}\n`;
+  }
   return out;
 }
 
@@ -84,6 +89,7 @@ export async function dispatch(argv: readonly string[], deps: DispatchDeps): Pro
     now: deps.now,
     roleOf: deps.roleOf ?? cliRoleOf,
     prog: PROG,
+    onProgress: deps.onProgress,
   });
   return toDispatchResult(result);
 }

@@ -3,6 +3,7 @@
  * runtime only for commands that need state, so `help` and usage errors work without it.
  */
 import { userInfo } from 'node:os';
+import { formatProgress } from './text-render.ts';
 import type { Actor, AuditEventInput } from '../core/model.ts';
 import type { Logger } from '../core/ports/clock.ts';
 import type { Services } from '../core/services/types.ts';
@@ -139,6 +140,7 @@ async function runOnline(argv: string[], deps: CliDeps): Promise<DispatchResult>
       recordAudit: (input) => runtime.recordAudit(input),
       log: runtime.log,
       now: () => clock?.now() ?? new Date(),
+      onProgress: (event) => deps.io.stderr(formatProgress(event)),
     });
   } finally {
     await closeQuietly(runtime);

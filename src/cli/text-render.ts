@@ -3,6 +3,7 @@
  * colour (output is read by people and by scripts alike; `--json` is for scripts that parse).
  */
 import type { Reply, ReplyBlock } from '../core/reply.ts';
+import type { ProgressEvent } from '../core/deploy/progress.ts';
 
 /** Table cells and record values are one line each: a newline would break the alignment. */
 function cell(text: string): string {
@@ -43,4 +44,13 @@ export function renderText(reply: Reply): string {
     out += `${renderBlock(block)}\n`;
   }
   return out;
+}
+
+/** One line per finished rollout step, printed as it happens: `  ok   pull      1.2 s  image`. */
+export function formatProgress(event: ProgressEvent): string {
+  if (event.status === 'started') return '';
+  const mark = event.status === 'ok' ? 'ok  ' : event.status === 'failed' ? 'FAIL' : 'skip';
+  const secs = event.durationMs === undefined ? '' : `${(event.durationMs / 1000).toFixed(1)} s`;
+  const detail = event.detail ? `  ${event.detail}` : '';
+  return `  ${mark} ${event.step.padEnd(8)} ${secs.padStart(7)}${detail}\n`;
 }

@@ -75,6 +75,17 @@ describe('command modules', () => {
 
   it('mark the read commands as free of side effects and the writes as having them', () => {
     const writes = COMMANDS.filter((c) => c.sideEffects).map((c) => c.name);
-    assert.deepEqual(writes, ['apps:create', 'apps:delete', 'config:set', 'config:unset', 'domains:add', 'domains:remove']);
+    assert.deepEqual(writes, [
+      'apps:create',
+      'apps:delete',
+      'deploy',
+      'rollback',
+      'ps:scale',
+      'ps:restart',
+      'config:set',
+      'config:unset',
+      'domains:add',
+      'domains:remove',
+    ]);
   });
 });

@@ -149,7 +149,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
   }
 
   function specFor(app: AppSlot, release: Release, colour: Colour, inst: InstanceRecord, envFile: string): InstanceSpec {
-    const command = app.processes[inst.process]?.command ?? null;
+    const command = Object.hasOwn(app.processes, inst.process) ? (app.processes[inst.process]?.command ?? null) : null;
     return {
       app: app.name,
       process: inst.process,
@@ -481,7 +481,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
       const app = requireApp(appName);
       const problems: string[] = [];
       for (const [type, n] of Object.entries(counts)) {
-        if (!(type in app.processes)) problems.push(`${app.name} has no process type ${type} (it has ${Object.keys(app.processes).join(', ')})`);
+        if (!Object.hasOwn(app.processes, type)) problems.push(`${app.name} has no process type ${type} (it has ${Object.keys(app.processes).join(', ')})`);
         if (!Number.isInteger(n) || n < 0 || n > MAX_SCALE) problems.push(`${type}=${n}: counts go from 0 to ${MAX_SCALE}`);
       }
       if (deps.router.kind === 'none' && (counts.web ?? 0) > 1) problems.push('router "none" serves one web instance per app');
@@ -549,7 +549,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
      */
     async restart(appName: string, processType: string | undefined, actor: Actor, opts: RolloutOptions = {}): Promise<number> {
       const app = requireApp(appName);
-      if (processType !== undefined && !(processType in app.processes)) {
+      if (processType !== undefined && !Object.hasOwn(app.processes, processType)) {
         throw new InvalidInputError(`${app.name} has no process type ${processType} (it has ${Object.keys(app.processes).join(', ')})`);
       }
       return withLock(app.name, actor, 'ps:restart', opts, async () => {
@@ -606,7 +606,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
 
     async logs(appName: string, opts: { lines: number; process?: string }): Promise<LogLine[]> {
       const app = requireApp(appName);
-      if (opts.process !== undefined && !(opts.process in app.processes)) {
+      if (opts.process !== undefined && !Object.hasOwn(app.processes, opts.process)) {
         throw new InvalidInputError(`${app.name} has no process type ${opts.process} (it has ${Object.keys(app.processes).join(', ')})`);
       }
       const secrets = Object.values(await configValues(app.name, app.config_version).catch(() => ({})));

@@ -4,7 +4,8 @@
  * text or Block Kit. Nothing here throws: every failure becomes a result.
  */
 import { randomBytes } from 'node:crypto';
-import { ForbiddenError, isPvdifyError } from '../errors.ts';
+import type { ProgressListener } from '../deploy/progress.ts';
+import { ForbiddenError, isPvdifyError, DeployStepError } from '../errors.ts';
 import type { Actor, AuditEventInput, AuditOutcome } from '../model.ts';
 import type { Logger } from '../ports/clock.ts';
 import type { Reply } from '../reply.ts';
@@ -30,6 +31,7 @@ export interface ExecuteDeps {
   roleOf: RoleResolver;
   /** `pvdify` or `/pvdify`, for usage lines. */
   prog: string;
+  onProgress?: ProgressListener;
 }
 
 /** A refusal or failure as a front door shows it. Never contains a secret value. */
@@ -43,6 +45,9 @@ export interface ExecutionError {
   usage?: string;
   /** Reference for internal errors: the log line carries the same ref and the details. */
   ref?: string;
+  /** A failed rollout's step and the last log lines of the new instances (already redacted). */
+  step?: string;
+  logTail?: readonly string[];
 }
 
 interface ResultBase {
@@ -125,6 +130,7 @@ export async function executeCommand(input: string | readonly string[], deps: Ex
         now: deps.now,
         commands: deps.commands,
         prog: deps.prog,
+        onProgress: deps.onProgress,
       };
       stage = 'run';
       reply = await parsed.command.run(ctx, args);
@@ -143,6 +149,10 @@ export async function executeCommand(input: string | readonly string[], deps: Ex
       error = { code: e.code, message: oneLine(e.message, 2000) };
       if (e.hint !== undefined) error.hint = e.hint;
       if (e instanceof UsageError) error.usage = e.usage;
+      if (e instanceof DeployStepError) {
+        error.step = e.step;
+        error.logTail = e.logTail;
+      }
       outcome = stage === 'parse' || REFUSAL_CODES.has(e.code) ? 'refused' : 'failed';
       deps.log.info({ code: e.code, command: commandText, outcome }, 'command not completed');
     } else {

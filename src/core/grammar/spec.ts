@@ -5,6 +5,7 @@
  * against it without importing the command modules.
  */
 import type { z } from 'zod';
+import type { ProgressListener } from '../deploy/progress.ts';
 import type { Actor } from '../model.ts';
 import type { Reply } from '../reply.ts';
 import type { Services } from '../services/types.ts';
@@ -53,6 +54,8 @@ export interface CommandContext {
   commands: readonly CommandSpec[];
   /** How the front door is invoked in usage lines: `pvdify` or `/pvdify`. */
   prog: string;
+  /** Receives rollout steps as they happen (the terminal prints them; Slack edits its message). */
+  onProgress?: ProgressListener;
 }
 
 /** A command module. `S` is the zod schema of its parsed arguments. */

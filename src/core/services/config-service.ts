@@ -88,7 +88,7 @@ export function createConfigService(deps: ServiceDeps): ConfigService {
       const lock = deps.store.acquireAppLock(app.name, actor.id, 'config:unset');
       try {
         const { values } = await currentConfig(deps, app);
-        const missing = keys.filter((k) => !(k in values));
+        const missing = keys.filter((k) => !Object.hasOwn(values, k));
         if (missing.length > 0) {
           throw new NotFoundError(`${listKeys(missing)} ${missing.length === 1 ? 'is' : 'are'} not set on ${app.name}`, `see the keys with: config ${app.name}`);
         }
