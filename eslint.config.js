@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'bin/**', 'test/run.mjs', '.ci/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bin/**', 'test/run.mjs', '.ci/**', '.tmp/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

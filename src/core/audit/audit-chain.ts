@@ -43,8 +43,13 @@ export function hashAuditEvent(event: UnsealedAuditEvent | AuditEvent): string {
   return createHash('sha256').update(fields.prev).update(canonicalJson(fields)).digest('hex');
 }
 
-/** Adds the hash; the key order of the result is the order lines are written in. */
+/** Adds the hash. */
 export function sealAuditEvent(fields: UnsealedAuditEvent): AuditEvent {
+  return orderAuditEvent({ ...fields, hash: hashAuditEvent(fields) });
+}
+
+/** The event with its keys in the order lines are written in (seq, id, time first; prev, hash last). */
+export function orderAuditEvent(fields: AuditEvent): AuditEvent {
   return {
     seq: fields.seq,
     id: fields.id,
@@ -59,7 +64,7 @@ export function sealAuditEvent(fields: UnsealedAuditEvent): AuditEvent {
     ref: fields.ref,
     detail: fields.detail,
     prev: fields.prev,
-    hash: hashAuditEvent(fields),
+    hash: fields.hash,
   };
 }
 
@@ -89,7 +94,7 @@ export function parseAuditLine(text: string): ParsedAuditLine {
   }
   const parsed = AuditEvent.safeParse(raw);
   if (!parsed.success) return { ok: false, message: describeZodError(parsed.error) };
-  return { ok: true, event: parsed.data };
+  return { ok: true, event: orderAuditEvent(parsed.data) };
 }
 
 /** What was wrong with the first bad line. */
