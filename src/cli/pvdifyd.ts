@@ -2,10 +2,15 @@
  * `pvdifyd`: the daemon (`serve`) and the operator's maintenance commands. These run on the VPS
  * as root or the pvdify user, never from Slack.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isPvdifyError } from '../core/errors.ts';
 import type { Logger } from '../core/ports/clock.ts';
-import { createRootLogger, openRuntime, readEnvOptions, type RuntimeOptions } from '../main.ts';
+import { createRootLogger, openRuntime, readEnvOptions, type Runtime, type RuntimeOptions } from '../main.ts';
+import { ensureRouterConfig, routerStatus, startRouterDetached, stopRouter } from '../adapters/caddy/caddy-process.ts';
+import { ROUTER_UNIT_NAME, renderRouterUnit } from '../adapters/systemd/unit-file.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
+import { regenerate } from './regenerate.ts';
 import { decryptFileForOperator, encryptFileForOperator, keygen } from '../store/sops/operator.ts';
 import { verifyAuditLog } from '../store/audit-log.ts';
 
@@ -23,6 +28,8 @@ const USAGE = `usage: pvdifyd <command>
 
   serve                      run the daemon (stops cleanly on SIGTERM/SIGINT)
   rebuild-index              recreate pvdifyd.db from the YAML files in the state dir
+  regenerate-units           rewrite units, env files, router and tunnel config from the YAML
+  router start|stop|status   the Caddy router (kept running across daemon restarts)
   audit verify               check the audit trail's hash chain; reports the first bad event
   keygen                     create the age identity at PVDIFY_AGE_KEY_FILE (mode 0600)
   sops decrypt FILE          print a SOPS file decrypted (needs the age key)
@@ -46,6 +53,35 @@ function untilSignal(log: Logger): Promise<NodeJS.Signals> {
   });
 }
 
+/** Keeps the router up while the daemon runs; it outlives the daemon so restarts cost no traffic. */
+function watchRouter(runtime: Runtime, log: Logger): () => void {
+  const rt = runtime.options.runtime;
+  if (rt.router === 'none') return () => {};
+  const opts = { stateDir: runtime.options.stateDir, caddyPath: rt.caddyPath, adminAddress: rt.caddyAdmin, log };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void (async () => {
+      try {
+        const status = await routerStatus(opts);
+        if (!status.adminReachable) {
+          log.warn('router is down: starting it again');
+          if (rt.supervisor === 'podman') await startRouterDetached(opts);
+          else await runtime.adapters.systemctl.start(ROUTER_UNIT_NAME);
+          await runtime.engine.applyRoutes();
+        }
+      } catch (e) {
+        log.error({ err: e }, 'router watchdog could not restart the router');
+      } finally {
+        busy = false;
+      }
+    })();
+  }, 5_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 async function serve(options: RuntimeOptions, io: Io): Promise<number> {
   const log = createRootLogger(options, 'pvdifyd');
   if (!existsSync(options.ageKeyFile)) {
@@ -56,12 +92,80 @@ async function serve(options: RuntimeOptions, io: Io): Promise<number> {
   const runtime = await openRuntime(options, { log });
   const problems = runtime.store.problems();
   for (const p of problems) log.warn({ path: p.path }, `state file skipped: ${p.message}`);
-  log.info({ stateDir: options.stateDir, apps: runtime.store.listApps().length, pid: process.pid }, 'pvdifyd started');
+  try {
+    if (options.runtime.supervisor === 'systemd' && options.runtime.router === 'caddy') await installRouterUnit(runtime);
+    await runtime.adapters.ensureRouter();
+    const report = await runtime.engine.recover();
+    log.info({ interrupted: report.interrupted.length, orphans: report.orphansStopped.length }, 'state checked against the running instances');
+  } catch (e) {
+    // The daemon keeps running (the CLI and later Slack need it); the log says what to fix.
+    log.error({ err: e }, 'start-up recovery did not complete; run `pvdifyd regenerate-units` once the cause is fixed');
+  }
+  const stopWatch = watchRouter(runtime, log);
+  log.info({ stateDir: options.stateDir, apps: runtime.store.listApps().length, pid: process.pid, supervisor: options.runtime.supervisor, router: options.runtime.router }, 'pvdifyd started');
   io.err(`pvdifyd: serving from ${options.stateDir} (pid ${process.pid}); SIGTERM stops it`);
   await untilSignal(log);
+  stopWatch();
   await runtime.close();
-  log.info('pvdifyd stopped');
+  log.info('pvdifyd stopped (the router and the apps keep running)');
   return 0;
+}
+
+/** Writes pvdify-router.service when it differs and reloads systemd. */
+async function installRouterUnit(runtime: Runtime): Promise<boolean> {
+  const rt = runtime.options.runtime;
+  const path = join(rt.unitDir, ROUTER_UNIT_NAME);
+  const text = renderRouterUnit({ caddyPath: rt.caddyPath, stateDir: runtime.options.stateDir });
+  const current = existsSync(path) ? readFileSync(path, 'utf8') : null;
+  if (current === text) return false;
+  await ensureRouterConfig(runtime.options.stateDir, rt.caddyAdmin);
+  writeFileAtomic(path, text, { mode: 0o644 });
+  await runtime.adapters.systemctl.daemonReload();
+  await runtime.adapters.systemctl.enable(ROUTER_UNIT_NAME);
+  return true;
+}
+
+async function routerCommand(verb: string | undefined, options: RuntimeOptions, io: Io): Promise<number> {
+  const rt = options.runtime;
+  const log = createRootLogger({ ...options, logDestination: 'stderr', logLevel: 'warn' }, 'pvdifyd');
+  const opts = { stateDir: options.stateDir, caddyPath: rt.caddyPath, adminAddress: rt.caddyAdmin, log };
+  if (rt.router === 'none') {
+    io.err('PVDIFY_ROUTER=none: there is no router process; containers publish their bind_port directly');
+    return 1;
+  }
+  switch (verb) {
+    case 'start': {
+      const r = await startRouterDetached(opts);
+      io.out(r.alreadyRunning ? `router already running (pid ${r.pid})` : `router started (pid ${r.pid}), admin API ${rt.caddyAdmin}`);
+      const runtime = await openRuntime({ ...options, logDestination: 'stderr', logLevel: 'warn' }, { log });
+      try {
+        await runtime.engine.applyRoutes();
+      } finally {
+        await runtime.close();
+      }
+      return 0;
+    }
+    case 'stop': {
+      const r = await stopRouter(opts);
+      io.out(r.stopped ? `router stopped (pid ${r.pid}${r.forced ? ', killed after the timeout' : ''})` : 'router was not running');
+      return 0;
+    }
+    case 'status': {
+      const s = await routerStatus(opts);
+      io.out(
+        [
+          `running: ${s.running ? `yes (pid ${s.pid}, ${s.mode})` : 'no'}`,
+          `admin API: ${rt.caddyAdmin} (${s.adminReachable ? 'answering' : 'not answering'})`,
+          `config: ${s.configPath}`,
+          `log: ${s.logFile}`,
+        ].join('\n'),
+      );
+      return s.running && s.adminReachable ? 0 : 3;
+    }
+    default:
+      io.err('usage: pvdifyd router start|stop|status');
+      return 1;
+  }
 }
 
 export async function runDaemonCli(argv: string[], io: Io = consoleIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -81,6 +185,28 @@ export async function runDaemonCli(argv: string[], io: Io = consoleIo, env: Node
           );
           for (const p of r.problems) io.err(`skipped ${p.path}: ${p.message}`);
           return r.problems.length > 0 ? 1 : 0;
+        } finally {
+          await runtime.close();
+        }
+      }
+      case 'router':
+        if (rest.length !== 1) {
+          io.err('usage: pvdifyd router start|stop|status');
+          return 1;
+        }
+        return await routerCommand(rest[0], readEnvOptions(env, 'cli'), io);
+      case 'regenerate-units': {
+        if (rest.length > 0) {
+          io.err('usage: pvdifyd regenerate-units');
+          return 1;
+        }
+        const options = readEnvOptions(env, 'cli');
+        const runtime = await openRuntime({ ...options, logDestination: env.PVDIFY_LOG || 'stderr', logLevel: env.PVDIFY_LOG_LEVEL || 'warn' });
+        try {
+          const report = await regenerate(runtime);
+          for (const line of report.lines) io.out(line);
+          io.out(`${report.changed} file(s) changed, ${report.unchanged} unchanged`);
+          return report.problems > 0 ? 1 : 0;
         } finally {
           await runtime.close();
         }

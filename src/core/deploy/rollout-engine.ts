@@ -408,10 +408,23 @@ export function createRolloutEngine(deps: RolloutDeps) {
     return parsed.data;
   }
 
+  /** The instance specs of the app's live colour as the slot describes them (regenerate-units). */
+  function liveSpecs(appName: string): InstanceSpec[] {
+    const app = requireApp(appName);
+    const dep = app.deployment;
+    if (!dep) return [];
+    const release = store.getRelease(app.name, dep.release);
+    if (!release) throw new NotFoundError(`${app.name} runs v${dep.release} but releases/${app.name}/v${dep.release}.yaml is missing`);
+    const envFile = `${store.root}/config/${app.name}/${dep.colour}.env`;
+    return dep.instances.map((inst) => specFor(app, release, dep.colour, inst, envFile));
+  }
+
   return {
     routesFromSlots,
     applyRoutes,
     applyEdge,
+    liveSpecs,
+    configValues,
 
     /** `deploy NAME IMAGE`: a new release with the app's newest config. */
     async deploy(appName: string, image: string, actor: Actor, opts: RolloutOptions & { approvedBy?: string | null } = {}): Promise<Release> {
