@@ -1,0 +1,216 @@
+/**
+ * The Caddy router against a real Caddy: the Router contract, round robin, the 503 of an app
+ * without instances, a switch of upstreams under load with no failed request, admin errors.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createCaddyProcess, type CaddyProcess } from '../../../src/adapters/caddy/caddy-process.ts';
+import { caddyConfigPath, createCaddyRouter } from '../../../src/adapters/caddy/caddy-router.ts';
+import { noUpstreamBody, renderCaddyConfig } from '../../../src/adapters/caddy/caddy-config.ts';
+import { silentLogger } from '../../../src/core/ports/clock.ts';
+import type { Router } from '../../../src/core/ports/runtime.ts';
+import { routerContract } from './contract.ts';
+import { CADDY_PATH, caddyMissing, freePort, get, getLikeAProxy, startUpstream, tempStateDir, type Upstream } from './support.ts';
+
+async function startCaddy(adminKind: 'unix' | 'tcp'): Promise<{ stateDir: string; adminAddress: string; caddy: CaddyProcess; close(): Promise<void> }> {
+  const tmp = await tempStateDir();
+  const adminAddress = adminKind === 'unix' ? `unix/${join(tmp.dir, 'router', 'admin.sock')}` : `127.0.0.1:${await freePort()}`;
+  const caddy = createCaddyProcess({ stateDir: tmp.dir, caddyPath: CADDY_PATH, adminAddress, stopTimeoutMs: 5000 });
+  try {
+    await caddy.start();
+  } catch (e) {
+    await tmp.cleanup();
+    throw e;
+  }
+  return {
+    stateDir: tmp.dir,
+    adminAddress,
+    caddy,
+    async close() {
+      await caddy.stop();
+      await tmp.cleanup();
+    },
+  };
+}
+
+describe('caddy router (live)', { skip: caddyMissing }, () => {
+  routerContract('caddy over a unix socket', async () => {
+    const c = await startCaddy('unix');
+    return { router: createCaddyRouter({ stateDir: c.stateDir, adminAddress: c.adminAddress, log: silentLogger }), freePort, close: c.close };
+  });
+
+  routerContract('caddy over 127.0.0.1', async () => {
+    const c = await startCaddy('tcp');
+    return { router: createCaddyRouter({ stateDir: c.stateDir, adminAddress: c.adminAddress, log: silentLogger }), freePort, close: c.close };
+  });
+
+  describe('traffic', () => {
+    let c: Awaited<ReturnType<typeof startCaddy>>;
+    let router: Router;
+    const upstreams: Upstream[] = [];
+    const up = async (name: string, delayMs = 0, onRequest?: () => void): Promise<Upstream> => {
+      const u = await startUpstream(name, delayMs, onRequest);
+      upstreams.push(u);
+      return u;
+    };
+
+    before(async () => {
+      c = await startCaddy('unix');
+      router = createCaddyRouter({ stateDir: c.stateDir, adminAddress: c.adminAddress, log: silentLogger });
+    });
+    after(async () => {
+      await Promise.all(upstreams.map((u) => u.stop()));
+      await c.close();
+    });
+
+    it('writes router/caddy.json atomically with the rendered config', async () => {
+      const bindPort = await freePort();
+      const a = await up('a');
+      const routes = [{ app: 'files', bindPort, upstreams: [a.port], healthPath: '/health' }];
+      await router.apply(routes);
+      const onDisk = JSON.parse(await readFile(caddyConfigPath(c.stateDir), 'utf8')) as unknown;
+      assert.deepEqual(onDisk, renderCaddyConfig(routes, { adminListen: c.adminAddress }));
+      const leftovers = (await readdir(join(c.stateDir, 'router'))).filter((f) => f.endsWith('.tmp'));
+      assert.deepEqual(leftovers, []);
+    });
+
+    it('spreads requests over all upstreams, round robin', async () => {
+      const bindPort = await freePort();
+      const [a, b, d] = [await up('one'), await up('two'), await up('three')];
+      await router.apply([{ app: 'rr', bindPort, upstreams: [a.port, b.port, d.port], healthPath: '/health' }]);
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 30; i++) {
+        const r = await get(bindPort);
+        assert.equal(r.status, 200);
+        seen.set(r.body, (seen.get(r.body) ?? 0) + 1);
+      }
+      assert.deepEqual([...seen.keys()].sort(), ['one', 'three', 'two']);
+      // Round robin, not random: sequential requests are spread (almost) evenly.
+      for (const [name, n] of seen) assert.ok(n >= 9 && n <= 11, `${name} got ${n} of 30`);
+    });
+
+    it('answers 503 with a clear body for an app without instances', async () => {
+      const bindPort = await freePort();
+      await router.apply([{ app: 'sleepy', bindPort, upstreams: [], healthPath: '/health' }]);
+      const r = await get(bindPort, '/anything');
+      assert.equal(r.status, 503);
+      assert.equal(r.body, noUpstreamBody('sleepy'));
+      assert.match(r.body, /sleepy has no running web instances/);
+      assert.equal(r.headers['retry-after'], '5');
+    });
+
+    it('retries a request on another upstream when one has just stopped', async () => {
+      const bindPort = await freePort();
+      const [a, b] = [await up('alive'), await up('gone')];
+      await router.apply([{ app: 'retry', bindPort, upstreams: [a.port, b.port], healthPath: '/health' }]);
+      await b.stop();
+      for (let i = 0; i < 10; i++) {
+        const r = await get(bindPort);
+        assert.deepEqual([r.status, r.body], [200, 'alive']);
+      }
+    });
+
+    it('switches upstreams under load without a failed request; in-flight requests finish', async () => {
+      const bindPort = await freePort();
+      const newSet = [await up('new-1', 10), await up('new-2', 10), await up('new-3', 10)];
+      const table = (set: Upstream[]) => [{ app: 'switch', bindPort, upstreams: set.map((u) => u.port), healthPath: '/health' }];
+      let oldRequests = 0;
+      let switchAt = 0;
+      let switched: Promise<void> | null = null;
+      const oldSet: Upstream[] = [];
+      // The switch starts from inside an old upstream's handler, so that request (and the
+      // others in flight on the old colour) is certainly being served while Caddy switches.
+      const onOldRequest = (): void => {
+        oldRequests += 1;
+        if (oldRequests !== 300) return;
+        switchAt = performance.now();
+        switched = router
+          .apply(table(newSet))
+          // Stop the old colour right after the switch, as the rollout does.
+          .then(() => Promise.all(oldSet.map((u) => u.stop())))
+          .then(() => undefined);
+      };
+      for (const n of [1, 2, 3]) oldSet.push(await up(`old-${n}`, 10 + 5 * n, onOldRequest));
+      await router.apply(table(oldSet));
+
+      const total = 2000;
+      const concurrency = 8;
+      const deadline = performance.now() + 20_000;
+      // Keep-alive, as cloudflared talks to the router: connections opened before the switch
+      // are reused across it.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+      let idleRaceRetries = 0;
+      const failures: string[] = [];
+      const bodies = new Map<string, number>();
+      let issued = 0;
+      let done = 0;
+      const worker = async (): Promise<void> => {
+        while (issued < total && performance.now() < deadline) {
+          issued += 1;
+          try {
+            const r = await getLikeAProxy(bindPort, '/', agent, () => (idleRaceRetries += 1));
+            if (r.status !== 200) failures.push(`HTTP ${r.status}: ${r.body.slice(0, 100)}`);
+            bodies.set(r.body, (bodies.get(r.body) ?? 0) + 1);
+          } catch (e) {
+            failures.push((e as Error).message);
+          }
+          done += 1;
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
+      await switched;
+      agent.destroy();
+
+      assert.ok(switched !== null, 'the switch happened during the load');
+      assert.deepEqual(failures, [], `${failures.length} failed requests`);
+      assert.equal(done, total, `all ${total} requests ran within 20 s`);
+      // Only connections idle at the switch can race; there are at most `concurrency` of them.
+      assert.ok(idleRaceRetries <= concurrency, `${idleRaceRetries} idle-connection retries`);
+      const fromOld = oldSet.reduce((n, u) => n + (bodies.get(u.name) ?? 0), 0);
+      const fromNew = newSet.reduce((n, u) => n + (bodies.get(u.name) ?? 0), 0);
+      assert.equal(fromOld + fromNew, total);
+      for (const u of newSet) assert.ok((bodies.get(u.name) ?? 0) > 0, `${u.name} took traffic`);
+      // Requests the old upstreams were serving when the switch began were answered, not cut.
+      const inFlight = oldSet.flatMap((u) => u.served).filter((s) => s.start <= switchAt && s.end > switchAt);
+      assert.ok(inFlight.length >= 1, 'requests in flight on the old upstreams at the switch completed');
+      assert.deepEqual((await router.current()).find((r) => r.app === 'switch')?.upstreams, newSet.map((u) => u.port));
+    });
+
+    it('reports what Caddy refuses as an ExternalToolError and restores the file', async () => {
+      const good = [{ app: 'good', bindPort: await freePort(), upstreams: [], healthPath: '/health' }];
+      await router.apply(good);
+      const before = await readFile(caddyConfigPath(c.stateDir), 'utf8');
+      // Something else holds the port Caddy is asked to listen on.
+      const squatter = http.createServer();
+      await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+      const taken = (squatter.address() as { port: number }).port;
+      try {
+        await assert.rejects(router.apply([...good, { app: 'clash', bindPort: taken, upstreams: [], healthPath: '/health' }]), (e: Error & { code?: string; tool?: string }) => {
+          assert.equal(e.code, 'external_tool');
+          assert.equal(e.tool, 'caddy');
+          assert.match(e.message, /POST \/load failed .*address already in use/);
+          return true;
+        });
+      } finally {
+        await new Promise<void>((resolve) => squatter.close(() => resolve()));
+      }
+      assert.equal(await readFile(caddyConfigPath(c.stateDir), 'utf8'), before);
+      assert.deepEqual(await router.current(), good);
+    });
+  });
+
+  it('says the router is not running when the admin API is unreachable, leaving no file behind', async () => {
+    const tmp = await tempStateDir();
+    try {
+      const router = createCaddyRouter({ stateDir: tmp.dir, adminAddress: `unix/${join(tmp.dir, 'none.sock')}`, log: silentLogger });
+      await assert.rejects(router.current(), { code: 'external_tool', message: /unreachable \(not running\)/ });
+      await assert.rejects(router.apply([]), { code: 'external_tool' });
+      await assert.rejects(readFile(caddyConfigPath(tmp.dir)), { code: 'ENOENT' });
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
