@@ -1,0 +1,121 @@
+/**
+ * Deploy overhead benchmark, live: the wall time of `pvdify deploy` (real CLI, podman supervisor,
+ * Caddy router) for an image already present locally, against a floor measured in the same run,
+ * alternating floor/deploy for --rounds rounds:
+ *
+ *   floor   `podman run -d -p 127.0.0.1:<port>:3000 <image>` + polling its health path every
+ *           50 ms until 200 (then `podman rm -f`, not timed): the least any deploy must do
+ *   deploy  `pvdify deploy APP <image>` (alternating two tags so each round is a real switch):
+ *           CLI start-up, lock, snapshot, release, env file, start, health, router switch,
+ *           drain (--drain-ms), stop of the old colour
+ *
+ * Also measured: `pvdify help` (the CLI's start-up: node + tsx loading the TypeScript) and the
+ * per-step durations the CLI prints, so the overhead can be split into its parts.
+ *
+ *   node --import tsx bench/deploy-overhead.bench.ts [--rounds 5] [--drain-ms 1500]
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { podmanTestEnv } from '../test/support/podman/env.ts';
+import { freePort } from '../test/support/podman/ports.ts';
+import { PODMAN_BIN, PVDIFY_BIN, runNode } from '../test/e2e/support.ts';
+import { fmtMs, median, parseNumberFlags, setUpLiveApp } from './support/live-app.ts';
+
+const USAGE = 'node --import tsx bench/deploy-overhead.bench.ts [--rounds N] [--drain-ms D]';
+
+/** `podman run` + health poll; resolves with the wall time, removes the container either way. */
+async function floorOnce(image: string): Promise<number> {
+  const env = podmanTestEnv();
+  const name = `pvdify-bench-floor-${randomBytes(4).toString('hex')}`;
+  const port = await freePort();
+  const started = performance.now();
+  try {
+    await execa(PODMAN_BIN, ['run', '-d', '--name', name, '-e', 'PORT=3000', '-p', `127.0.0.1:${port}:3000`, image], { env });
+    const deadline = started + 30_000;
+    for (;;) {
+      const status = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) }).then(
+        async (r) => {
+          await r.arrayBuffer();
+          return r.status;
+        },
+        () => 0,
+      );
+      if (status === 200) return performance.now() - started;
+      if (performance.now() > deadline) throw new Error(`floor container ${name} not healthy within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await execa(PODMAN_BIN, ['rm', '--force', '--time', '0', name], { env, reject: false });
+  }
+}
+
+/** `  ok   health      0.6 s` progress lines → step → seconds. */
+function stepDurations(stderr: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of stderr.matchAll(/^\s+ok\s+(\S+)\s+([\d.]+) s/gm)) out[m[1]!] = Number(m[2]) * 1000;
+  return out;
+}
+
+export async function main(argv: string[], out: (line: string) => void = console.log): Promise<number> {
+  const args = parseNumberFlags(argv, { rounds: 5, drainMs: 1500 }, USAGE);
+  if (args.rounds < 1) throw new Error(`--rounds must be at least 1\nusage: ${USAGE}`);
+  const live = await setUpLiveApp({ drainMs: args.drainMs, prefix: 'pvd-do-' });
+  const { h, app, images } = live;
+  try {
+    out(`deploy-overhead: app ${app}, ${args.rounds} rounds, drain ${args.drainMs} ms (PVDIFY_DRAIN_MS)`);
+    // Warm-up, not measured: first router start, first container of the app, page cache.
+    await h.pvdifyOk('deploy', app, images.a.ref);
+    await floorOnce(images.a.ref);
+
+    const floor: number[] = [];
+    const deploy: number[] = [];
+    const help: number[] = [];
+    const info: number[] = [];
+    const steps: Record<string, number[]> = {};
+    for (let i = 0; i < args.rounds; i++) {
+      const image = i % 2 === 0 ? images.b : images.a;
+      floor.push(await floorOnce(image.ref));
+      const r = await h.pvdify('deploy', app, image.ref);
+      if (r.code !== 0) throw new Error(`pvdify deploy failed in round ${i + 1}:\n${r.stderr}`);
+      deploy.push(r.ms);
+      for (const [step, ms] of Object.entries(stepDurations(r.stderr))) (steps[step] ??= []).push(ms);
+      help.push((await runNode(PVDIFY_BIN, ['help'], h.env)).ms);
+      info.push((await runNode(PVDIFY_BIN, ['apps:info', app, '--json'], h.env)).ms);
+    }
+
+    const fm = median(floor);
+    const dm = median(deploy);
+    const hm = median(help);
+    const drain = median(steps.drain ?? []);
+    out('');
+    out(`| ${args.rounds} rounds, medians | value |`);
+    out('|---|---|');
+    out(`| floor: podman run -d + poll /health until 200 | ${fmtMs(fm)} |`);
+    out(`| pvdify deploy (wall, whole CLI process) | ${fmtMs(dm)} |`);
+    out(`| ratio deploy / floor | ${(dm / fm).toFixed(2)}× |`);
+    out(`| pvdify help (CLI start-up: node + tsx) | ${fmtMs(hm)} |`);
+    out(`| pvdify apps:info (start-up + open the state + one read) | ${fmtMs(median(info))} |`);
+    out(`| of the deploy, drain step (PVDIFY_DRAIN_MS wait + stop old colour) | ${fmtMs(drain)} |`);
+    out(`| deploy minus start-up and drain | ${fmtMs(dm - hm - drain)} |`);
+    out(`| ratio (deploy − start-up − drain) / floor | ${((dm - hm - drain) / fm).toFixed(2)}× |`);
+    out('');
+    out(`per step (medians of the CLI's progress lines, 0.1 s resolution): ${Object.entries(steps)
+      .map(([s, v]) => `${s} ${(median(v) / 1000).toFixed(1)} s`)
+      .join(', ')}`);
+    out(`raw (ms): floor ${floor.map(Math.round).join(' ')}; deploy ${deploy.map(Math.round).join(' ')}; help ${help.map(Math.round).join(' ')}; apps:info ${info.map(Math.round).join(' ')}`);
+    return 0;
+  } finally {
+    await live.dispose();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : e);
+      process.exit(1);
+    },
+  );
+}
