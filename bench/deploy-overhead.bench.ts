@@ -9,7 +9,10 @@
  *           CLI start-up, lock, snapshot, release, env file, start, health, router switch,
  *           drain (--drain-ms), stop of the old colour
  *
- * Also measured: `pvdify help` (the CLI's start-up: node + tsx loading the TypeScript) and the
+ *   first   `pvdify deploy` of a freshly created app (apps:create and apps:delete not timed):
+ *           the like-for-like comparison with the floor, nothing to drain or stop
+ *
+ * Also measured: `pvdify help` (the CLI's start-up: the dist/ bundle, or tsx without one) and the
  * per-step durations the CLI prints, so the overhead can be split into its parts.
  *
  *   node --import tsx bench/deploy-overhead.bench.ts [--rounds 5] [--drain-ms 1500]
@@ -70,6 +73,7 @@ export async function main(argv: string[], out: (line: string) => void = console
 
     const floor: number[] = [];
     const deploy: number[] = [];
+    const first: number[] = [];
     const help: number[] = [];
     const info: number[] = [];
     const steps: Record<string, number[]> = {};
@@ -80,6 +84,13 @@ export async function main(argv: string[], out: (line: string) => void = console
       if (r.code !== 0) throw new Error(`pvdify deploy failed in round ${i + 1}:\n${r.stderr}`);
       deploy.push(r.ms);
       for (const [step, ms] of Object.entries(stepDurations(r.stderr))) (steps[step] ??= []).push(ms);
+      // Like for like with the floor: the first deploy of a fresh app (nothing to drain or stop).
+      const fresh = `${app}-f${i}`;
+      await h.pvdifyOk('apps:create', fresh);
+      const f = await h.pvdify('deploy', fresh, image.ref);
+      if (f.code !== 0) throw new Error(`pvdify deploy (fresh app) failed in round ${i + 1}:\n${f.stderr}`);
+      first.push(f.ms);
+      await h.pvdifyOk('apps:delete', fresh, '--confirm', fresh);
       help.push((await runNode(PVDIFY_BIN, ['help'], h.env)).ms);
       info.push((await runNode(PVDIFY_BIN, ['apps:info', app, '--json'], h.env)).ms);
     }
@@ -92,9 +103,11 @@ export async function main(argv: string[], out: (line: string) => void = console
     out(`| ${args.rounds} rounds, medians | value |`);
     out('|---|---|');
     out(`| floor: podman run -d + poll /health until 200 | ${fmtMs(fm)} |`);
-    out(`| pvdify deploy (wall, whole CLI process) | ${fmtMs(dm)} |`);
-    out(`| ratio deploy / floor | ${(dm / fm).toFixed(2)}× |`);
-    out(`| pvdify help (CLI start-up: node + tsx) | ${fmtMs(hm)} |`);
+    out(`| pvdify deploy, first release of a fresh app (wall, whole CLI process) | ${fmtMs(median(first))} |`);
+    out(`| **ratio first deploy / floor** | **${(median(first) / fm).toFixed(2)}×** |`);
+    out(`| pvdify deploy, switch from the previous release (wall, whole CLI process) | ${fmtMs(dm)} |`);
+    out(`| ratio switch deploy / floor | ${(dm / fm).toFixed(2)}× |`);
+    out(`| pvdify help (CLI start-up) | ${fmtMs(hm)} |`);
     out(`| pvdify apps:info (start-up + open the state + one read) | ${fmtMs(median(info))} |`);
     out(`| of the deploy, drain step (PVDIFY_DRAIN_MS wait + stop old colour) | ${fmtMs(drain)} |`);
     out(`| deploy minus start-up and drain | ${fmtMs(dm - hm - drain)} |`);
@@ -103,7 +116,7 @@ export async function main(argv: string[], out: (line: string) => void = console
     out(`per step (medians of the CLI's progress lines, 0.1 s resolution): ${Object.entries(steps)
       .map(([s, v]) => `${s} ${(median(v) / 1000).toFixed(1)} s`)
       .join(', ')}`);
-    out(`raw (ms): floor ${floor.map(Math.round).join(' ')}; deploy ${deploy.map(Math.round).join(' ')}; help ${help.map(Math.round).join(' ')}; apps:info ${info.map(Math.round).join(' ')}`);
+    out(`raw (ms): floor ${floor.map(Math.round).join(' ')}; first deploy ${first.map(Math.round).join(' ')}; deploy ${deploy.map(Math.round).join(' ')}; help ${help.map(Math.round).join(' ')}; apps:info ${info.map(Math.round).join(' ')}`);
     return 0;
   } finally {
     await live.dispose();

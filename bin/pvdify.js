@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `pvdify`: the command grammar of `/pvdify`, run locally as `cli:<unix user>`.
-import { register } from 'tsx/esm/api';
-register();
-const { runCli } = await import('../src/cli/pvdify.ts');
+import { loadEntry } from './entry.js';
+
+const { runCli } = await loadEntry('pvdify');
 process.exitCode = await runCli(process.argv.slice(2));

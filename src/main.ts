@@ -31,6 +31,7 @@ import { routerStatus, startRouterDetached } from './adapters/caddy/caddy-proces
 import { createCloudflaredEdge } from './adapters/cloudflared/cloudflared-edge.ts';
 import { createHttpProbe } from './adapters/http-probe/http-probe.ts';
 import { createTarSnapshotter } from './adapters/snapshots/tar-snapshots.ts';
+import { listeningTcpPorts } from './adapters/host/listening-ports.ts';
 
 export interface RuntimeOptions {
   stateDir: string;
@@ -189,7 +190,14 @@ export async function openRuntime(options: RuntimeOptions, extra: { log?: Logger
   const vault = createLazyVault(options.ageKeyFile, options.extraRecipients);
   const adapters = createRuntimeAdapters(options, log, clock);
   const engine = buildEngine(options, { store, vault, clock, log: log.child({ component: 'rollout' }) }, adapters);
-  const services = createServices({ store, vault, clock, log: log.child({ component: 'services' }), engine });
+  const services = createServices({
+    store,
+    vault,
+    clock,
+    log: log.child({ component: 'services' }),
+    engine,
+    listeningPorts: () => listeningTcpPorts(),
+  });
   return {
     options,
     store,

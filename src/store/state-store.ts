@@ -668,7 +668,7 @@ class FileStateStore implements StateStore {
       const onDisk = loadAppFile(this.root, name);
       if (onDisk.ok) throw new ConflictError(`app ${name} already exists`, 'pick another name');
       if (!onDisk.missing) throw new CorruptStateError(this.abs(rel), onDisk.message);
-      const port = this.freePort();
+      const port = this.freePort(input.avoidPorts);
       const now = this.now().toISOString();
       const parsed = AppSlot.safeParse({
         version: 1,
@@ -702,13 +702,11 @@ class FileStateStore implements StateStore {
     });
   }
 
-  private freePort(): number {
+  /** Lowest port no app has and `avoid` (ports something else listens on) does not name. */
+  private freePort(avoid: ReadonlySet<number> = new Set()): number {
+    const used = new Set(this.ix.usedPorts());
     let candidate: number = PORT_RANGE.first;
-    for (const used of this.ix.usedPorts()) {
-      if (used < candidate) continue;
-      if (used > candidate) break;
-      candidate += 1;
-    }
+    while (candidate <= PORT_RANGE.last && (used.has(candidate) || avoid.has(candidate))) candidate += 1;
     if (candidate > PORT_RANGE.last) {
       throw new ExhaustedError(
         `all ${PORT_RANGE.last - PORT_RANGE.first + 1} router ports ${PORT_RANGE.first}–${PORT_RANGE.last} are in use; delete an app to free one`,

@@ -387,10 +387,44 @@ export function createRolloutEngine(deps: RolloutDeps) {
     }
   }
 
+  /**
+   * With the app lock held, a release still `pending`/`deploying` belongs to a process that died:
+   * mark it failed and stop instances that are not the slot's live colour. `full` also checks for
+   * orphans when no release was interrupted (daemon start); a rollout only pays for the
+   * supervisor listing when it found something to clean.
+   */
+  async function recoverApp(appName: string, report: RecoveryReport, full: boolean): Promise<void> {
+    const app = requireApp(appName);
+    let interrupted = false;
+    for (const r of store.listReleases(app.name, 20)) {
+      if (r.status === 'pending' || r.status === 'deploying') {
+        store.updateReleaseStatus(app.name, r.version, {
+          status: 'failed',
+          finished: true,
+          error: { step: 'interrupted', message: 'the process running this release stopped; the previous release kept serving' },
+        });
+        report.interrupted.push({ app: app.name, version: r.version });
+        interrupted = true;
+      }
+    }
+    if (app.status === 'deploying') store.updateApp(app.name, (a) => ({ ...a, status: a.deployment ? 'running' : 'failed' }));
+    if (!full && !interrupted) return;
+    const live = app.deployment;
+    for (const s of await deps.supervisor.list(app.name)) {
+      const isLive = live && s.colour === live.colour && live.instances.some((i) => i.process === s.process && i.index === s.index);
+      if (!isLive) {
+        await deps.supervisor.stop(s).catch((err: unknown) => log.error({ err, instance: s.name }, 'could not stop orphan'));
+        report.orphansStopped.push(s.name);
+      }
+    }
+    if (interrupted) log.warn({ app: app.name, report }, 'cleaned up after an interrupted rollout');
+  }
+
   async function withLock<T>(appName: string, actor: Actor, operation: string, opts: RolloutOptions, fn: () => Promise<T>): Promise<T> {
     if (opts.lockHeld) return fn();
     const lock = store.acquireAppLock(appName, actor.id, operation);
     try {
+      await recoverApp(appName, { interrupted: [], orphansStopped: [] }, false);
       return await fn();
     } finally {
       lock.release();
@@ -669,34 +703,14 @@ export function createRolloutEngine(deps: RolloutDeps) {
     async recover(): Promise<RecoveryReport> {
       const report: RecoveryReport = { interrupted: [], orphansStopped: [] };
       for (const app of store.listApps()) {
-        const lock = (() => {
-          try {
-            return store.acquireAppLock(app.name, 'daemon', 'recovery');
-          } catch {
-            return null; // a live process is deploying it right now
-          }
-        })();
-        if (!lock) continue;
+        let lock;
         try {
-          for (const r of store.listReleases(app.name, 20)) {
-            if (r.status === 'pending' || r.status === 'deploying') {
-              store.updateReleaseStatus(app.name, r.version, {
-                status: 'failed',
-                finished: true,
-                error: { step: 'interrupted', message: 'pvdifyd stopped during this release; the previous release kept serving' },
-              });
-              report.interrupted.push({ app: app.name, version: r.version });
-            }
-          }
-          if (app.status === 'deploying') store.updateApp(app.name, (a) => ({ ...a, status: a.deployment ? 'running' : 'failed' }));
-          const live = app.deployment;
-          for (const s of await deps.supervisor.list(app.name)) {
-            const isLive = live && s.colour === live.colour && live.instances.some((i) => i.process === s.process && i.index === s.index);
-            if (!isLive) {
-              await deps.supervisor.stop(s).catch((err: unknown) => log.error({ err, instance: s.name }, 'could not stop orphan'));
-              report.orphansStopped.push(s.name);
-            }
-          }
+          lock = store.acquireAppLock(app.name, 'daemon', 'recovery');
+        } catch {
+          continue; // a live process is rolling it out right now
+        }
+        try {
+          await recoverApp(app.name, report, true);
         } finally {
           lock.release();
         }

@@ -59,6 +59,8 @@ export interface RebuildReport {
 
 export interface NewApp {
   name: string;
+  /** Ports something other than pvdify listens on: never allocated as bind_port. */
+  avoidPorts?: ReadonlySet<number>;
   environment: AppSlot['environment'];
   processes?: AppSlot['processes'];
   resources?: AppSlot['resources'];

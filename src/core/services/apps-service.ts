@@ -38,7 +38,7 @@ export function createAppsService(deps: ServiceDeps): AppsService {
       const slot = checkSlotName(name);
       const env = environment === undefined ? environmentForName(slot) : Environment.parse(environment);
       if (deps.store.getApp(slot)) throw new ConflictError(`app ${slot} already exists`, 'pick another name, or see it with `apps:info`');
-      const app = deps.store.createApp({ name: slot, environment: env });
+      const app = deps.store.createApp({ name: slot, environment: env, avoidPorts: deps.listeningPorts?.() });
       deps.log.info({ app: slot, environment: env, bind_port: app.bind_port }, 'app created');
       return app;
     },

@@ -13,4 +13,6 @@ export interface ServiceDeps {
    * `pending`, and deploy/ps/logs refuse with `runtime_unavailable`.
    */
   engine?: RolloutEngine;
+  /** TCP ports something listens on right now (the router cannot take them as bind_port). */
+  listeningPorts?: () => ReadonlySet<number>;
 }

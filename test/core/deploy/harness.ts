@@ -61,14 +61,16 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(opts: { healthDeadlineMs?: number } = {}): Promise<Harness> {
+export async function createHarness(opts: { healthDeadlineMs?: number; routerKind?: 'caddy' | 'none' } = {}): Promise<Harness> {
   const root = mkdtempSync(join(tmpdir(), 'pvdify-engine-'));
   const store = openStateStore({ root, clock: systemClock, log: silentLogger });
   const { identity, recipient } = await generateAgeIdentity();
   const vault = createAgeVault({ identities: [identity], recipients: [recipient] });
   const supervisor = new FakeSupervisor({ serveHttp: true });
   const images = new FakeImages();
-  const router = createFakeRouter();
+  const fake = createFakeRouter();
+  // Router "none": the same recorder, but the engine sees a router that cannot hold traffic.
+  const router: FakeRouter = opts.routerKind === 'none' ? { ...fake, kind: 'none' } : fake;
   const edge = recordingEdge();
   const snapshots: string[] = [];
   const snapshotter: Snapshotter = {

@@ -219,3 +219,54 @@ describe('rollout engine (fakes + real store, vault and HTTP probe)', () => {
     assert.equal(h.router.applied.at(-1)?.find((r) => r.app === 'shop'), undefined);
   });
 });
+
+describe('rollout engine: interrupted rollouts', () => {
+  it('a deploy after a killed one marks the interrupted release failed and clears its orphan colour', async () => {
+    const h = await createHarness();
+    try {
+      const app = h.services.apps.create('tidy', undefined, alice);
+      await h.engine.deploy('tidy', V1, alice);
+      // What a CLI killed mid-health leaves: a release `deploying` and an instance of the other colour.
+      const r = h.store.createRelease({
+        app: 'tidy', kind: 'deploy', image: V2, config_version: null, description: `Deploy ${V2}`,
+        source: 'cli', created_by: 'cli:bob', created_by_name: 'bob', approved_by: null, rollback_of: null,
+      });
+      h.store.updateReleaseStatus('tidy', r.version, { status: 'deploying' });
+      h.store.updateApp('tidy', (a) => ({ ...a, status: 'deploying' }));
+      await h.supervisor.start({
+        app: 'tidy', process: 'web', colour: 'green', index: 1, image: V2, command: null,
+        hostPort: instancePort(app.bind_port, 'green', 1), envFile: '/dev/null', memory: null, cpu: null, release: r.version,
+      });
+      const next = await h.engine.deploy('tidy', V2, alice);
+      assert.equal(next.status, 'succeeded');
+      assert.equal(h.store.getRelease('tidy', r.version)?.status, 'failed');
+      assert.equal(h.store.getRelease('tidy', r.version)?.error?.step, 'interrupted');
+      assert.equal(h.store.getApp('tidy')?.status, 'running');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('rollout engine with router "none"', () => {
+  it('publishes bind_port directly, stops the old instance first, and refuses web > 1', async () => {
+    const h = await createHarness({ routerKind: 'none' });
+    try {
+      const app = h.services.apps.create('solo', undefined, alice);
+      await h.engine.deploy('solo', V1, alice);
+      assert.equal((await get(app.bind_port)).body.trim(), V1);
+      const steps: string[] = [];
+      await h.engine.deploy('solo', V2, alice, { onProgress: (e) => e.status === 'ok' && steps.push(e.step) });
+      assert.ok(steps.indexOf('drain') < steps.indexOf('start'), `old instance stopped before the new one: ${steps.join(',')}`);
+      assert.equal((await get(app.bind_port)).body.trim(), V2);
+      assert.equal(h.router.applied.length, 0, 'nothing is sent to a router');
+      await assert.rejects(h.engine.scale('solo', { web: 2 }, alice), InvalidInputError);
+      // A failed release brings the previous instance back on bind_port.
+      h.supervisor.setHealth(BAD, 500);
+      await assert.rejects(h.engine.deploy('solo', BAD, alice), (e: unknown) => e instanceof DeployStepError && e.step === 'health');
+      assert.equal((await get(app.bind_port)).body.trim(), V2);
+    } finally {
+      await h.close();
+    }
+  });
+});
