@@ -173,6 +173,10 @@ export async function runDaemonCli(argv: string[], io: Io = consoleIo, env: Node
   try {
     switch (command) {
       case 'serve':
+        if (rest.length > 0) {
+          io.err(`pvdifyd serve takes no arguments (got ${JSON.stringify(rest.join(' ').slice(0, 80))}); configure it with PVDIFY_* variables`);
+          return 1;
+        }
         return await serve(readEnvOptions(env, 'daemon'), io);
       case 'rebuild-index': {
         const options = readEnvOptions(env, 'cli');
