@@ -147,15 +147,10 @@ function serverFor(route: RouteSpec, d: { interval: string; timeout: string; try
             passive: { fail_duration: '10s', max_fails: 1 },
           },
         };
-  // Every response closes its connection. A reload (each deploy's switch) shuts the old
-  // servers down, and Go closes their idle keep-alive connections at once: a request written
-  // onto one at that moment is reset, and cloudflared only replays GETs. Without idle
-  // connections there is nothing to reset; the cost is one loopback handshake per request.
-  const closeAfterReply = { handler: 'headers', response: { set: { Connection: ['close'] } } };
   return {
     listen: [`127.0.0.1:${route.bindPort}`],
     automatic_https: { disable: true },
-    routes: [{ handle: [meta, closeAfterReply, handler] }],
+    routes: [{ handle: [meta, handler] }],
   };
 }
 

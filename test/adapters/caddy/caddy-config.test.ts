@@ -51,9 +51,7 @@ describe('renderCaddyConfig', () => {
     const handle = renderCaddyConfig(routes, { adminListen: admin, healthInterval: '2s', healthTimeout: '1s' }).apps.http.servers['pvdify-web']?.routes[0]?.handle;
     assert.ok(handle);
     assert.deepEqual(handle[0], { handler: 'vars', pvdify_app: 'web', pvdify_health_path: '/health' });
-    // No idle keep-alive connections for a reload to reset (see serverFor).
-    assert.deepEqual(handle[1], { handler: 'headers', response: { set: { Connection: ['close'] } } });
-    assert.deepEqual(handle[2], {
+    assert.deepEqual(handle[1], {
       handler: 'reverse_proxy',
       upstreams: [{ dial: '127.0.0.1:4001' }, { dial: '127.0.0.1:4002' }, { dial: '127.0.0.1:4003' }],
       load_balancing: {
@@ -73,10 +71,10 @@ describe('renderCaddyConfig', () => {
   it('answers 503 with a clear body for an app without instances', () => {
     const handle = renderCaddyConfig(routes, { adminListen: admin }).apps.http.servers['pvdify-api']?.routes[0]?.handle;
     assert.ok(handle);
-    assert.equal(handle.length, 3);
-    assert.equal(handle[2]?.handler, 'static_response');
-    assert.equal(handle[2]?.status_code, 503);
-    assert.equal(handle[2]?.body, noUpstreamBody('api'));
+    assert.equal(handle.length, 2);
+    assert.equal(handle[1]?.handler, 'static_response');
+    assert.equal(handle[1]?.status_code, 503);
+    assert.equal(handle[1]?.body, noUpstreamBody('api'));
     assert.match(noUpstreamBody('api'), /app api has no running web instances/);
   });
 
