@@ -42,7 +42,10 @@ environment: PVDIFY_STATE_DIR (default /var/lib/pvdify), PVDIFY_AGE_KEY_FILE (de
 /** Waits for SIGTERM or SIGINT. */
 function untilSignal(log: Logger): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    // Signal handlers do not keep Node running; this timer does, until a signal arrives.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     const onSignal = (signal: NodeJS.Signals) => {
+      clearInterval(keepAlive);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       log.info({ signal }, 'stopping');

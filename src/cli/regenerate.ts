@@ -3,12 +3,19 @@
  * everything derived from the YAML — env files, instance units, the router unit, the router
  * config and the tunnel ingress — and say what changed. Running it twice changes nothing.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createCaddyAdminClient } from '../adapters/caddy/admin-client.ts';
 import { renderCaddyConfig } from '../adapters/caddy/caddy-config.ts';
 import { caddyConfigPath } from '../adapters/caddy/caddy-router.ts';
-import { ROUTER_UNIT_NAME, instanceUnitName, renderInstanceUnit, renderRouterUnit } from '../adapters/systemd/unit-file.ts';
+import {
+  ROUTER_UNIT_NAME,
+  TUNNEL_UNIT_NAME,
+  instanceUnitName,
+  renderInstanceUnit,
+  renderRouterUnit,
+  renderTunnelUnit,
+} from '../adapters/systemd/unit-file.ts';
 import type { Runtime } from '../main.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { renderEnvFile } from '../store/sops/env-file.ts';
@@ -30,6 +37,7 @@ export async function regenerate(runtime: Runtime): Promise<RegenerateReport> {
       report.unchanged++;
       return false;
     }
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
     writeFileAtomic(path, text, { mode });
     report.lines.push(`${current === null ? 'created' : 'updated'} ${path}`);
     report.changed++;
@@ -70,6 +78,10 @@ export async function regenerate(runtime: Runtime): Promise<RegenerateReport> {
 
   if (rt.supervisor === 'systemd') {
     if (rt.router === 'caddy' && put(join(rt.unitDir, ROUTER_UNIT_NAME), renderRouterUnit({ caddyPath: rt.caddyPath, stateDir: store.root }), 0o644)) {
+      unitsChanged = true;
+    }
+    // The tunnel unit, once cloudflared is installed (its ingress file is written below).
+    if (existsSync(rt.cloudflaredPath) && put(join(rt.unitDir, TUNNEL_UNIT_NAME), renderTunnelUnit({ cloudflaredPath: rt.cloudflaredPath, stateDir: store.root }), 0o644)) {
       unitsChanged = true;
     }
     if (existsSync(rt.unitDir)) {

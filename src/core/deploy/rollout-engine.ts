@@ -7,7 +7,7 @@
  *
  * Any failure before the switch stops the new colour; the old one never stopped serving.
  */
-import { ConflictError, DeployStepError, InvalidInputError, NotFoundError, isPvdifyError } from '../errors.ts';
+import { ConflictError, DeployStepError, InvalidInputError, NotFoundError, PvdifyError, isPvdifyError } from '../errors.ts';
 import type { Actor, AppSlot, Colour, Deployment, InstanceRecord, Release } from '../model.ts';
 import { ImageRef } from '../names.ts';
 import type { Clock, Logger } from '../ports/clock.ts';
@@ -664,7 +664,9 @@ export function createRolloutEngine(deps: RolloutDeps) {
 
     /** Stops every instance of the app, removes its route and its tunnel hostnames. */
     async teardown(app: AppSlot): Promise<void> {
-      const states = await deps.supervisor.list(app.name);
+      // An app that never had a release has never had a container: no need to ask the supervisor.
+      const everRan = app.deployment !== null || store.listReleases(app.name, 1).length > 0;
+      const states = everRan ? await deps.supervisor.list(app.name) : [];
       for (const s of states) await deps.supervisor.stop(s).catch((err: unknown) => log.error({ err, instance: s.name }, 'could not stop instance'));
       if (deps.router.kind !== 'none') await deps.router.apply(routesFromSlots().filter((r) => r.app !== app.name));
       const routes = store
@@ -691,6 +693,8 @@ export function createRolloutEngine(deps: RolloutDeps) {
             if (!current) return a;
             return { ...a, domain_routes: { ...a.domain_routes, [host]: { ...current, status: 'failed' } } };
           });
+          const retry = `${host} stays attached to ${app.name} as failed; run domains:add ${app.name} ${host} again to retry`;
+          if (isPvdifyError(e)) throw new PvdifyError(e.code, e.message, e.hint ? `${e.hint}; ${retry}` : retry);
           throw e;
         }
       }

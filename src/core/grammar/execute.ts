@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { ProgressListener } from '../deploy/progress.ts';
 import { ForbiddenError, isPvdifyError, DeployStepError } from '../errors.ts';
 import type { Actor, AuditEventInput, AuditOutcome } from '../model.ts';
+import { SLOT_NAME_RE } from '../names.ts';
 import type { Logger } from '../ports/clock.ts';
 import type { Reply } from '../reply.ts';
 import type { Services } from '../services/types.ts';
@@ -143,6 +144,12 @@ export async function executeCommand(input: string | readonly string[], deps: Ex
       audit: auditInput(deps.actor, commandText, reply.app ?? app, 'ok', reply.auditRef ?? null, null),
     };
   } catch (e) {
+    // A refusal of the arguments still belongs to the app it names, when the name is valid:
+    // `audit --app X` must show refused attempts on X too.
+    if (app === null && parsed !== null) {
+      const named = (parsed.raw as Record<string, unknown>).app;
+      if (typeof named === 'string' && SLOT_NAME_RE.test(named)) app = named;
+    }
     let error: ExecutionError;
     let outcome: 'refused' | 'failed';
     if (isPvdifyError(e)) {

@@ -41,6 +41,14 @@ export function checkTokens(tokens: readonly string[]): void {
   for (const [i, token] of tokens.entries()) {
     const bad = FORBIDDEN_CHAR_RE.exec(token);
     if (bad) {
+      // KEY=VALUE with a newline in the value: name the key (never the value), as config:set would.
+      const pair = /^([A-Za-z_][A-Za-z0-9_]{0,254})=/.exec(token);
+      if (pair && bad.index > (pair[1]?.length ?? 0)) {
+        throw new InvalidInputError(
+          `the value of ${pair[1]} contains a control character (${codePointLabel(bad[0])}); env files cannot hold newlines or other control characters`,
+          'put multi-line values (certificates, keys) in a file the image reads, or encode them (base64)',
+        );
+      }
       throw new InvalidInputError(
         `argument ${i + 1} contains a control or invisible formatting character (${codePointLabel(bad[0])})`,
         'retype the command without pasting hidden characters',

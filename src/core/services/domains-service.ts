@@ -27,6 +27,18 @@ export function createDomainsService(deps: ServiceDeps): DomainsService {
       const host = checkDomain(domain);
       const app = requireApp(deps, name);
       const owner = deps.store.findDomain(host);
+      if (owner && owner.app_name === app.name && owner.status !== 'active' && deps.engine) {
+        // Attached, but the edge or DNS step failed last time: adding it again retries that step.
+        const lock = deps.store.acquireAppLock(app.name, actor.id, 'domains:add');
+        try {
+          await deps.engine.domainsChanged(app, [host]);
+        } finally {
+          lock.release();
+        }
+        const row = deps.store.findDomain(host);
+        if (!row) throw new NotFoundError(`${host} vanished while it was being added`);
+        return row;
+      }
       if (owner) {
         throw new ConflictError(
           owner.app_name === app.name ? `${host} is already attached to ${app.name}` : `${host} is attached to another app (${owner.app_name})`,
