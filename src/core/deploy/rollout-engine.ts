@@ -207,7 +207,8 @@ export function createRolloutEngine(deps: RolloutDeps) {
           throw new Error(`${ref.process}.${ref.index} exited before it became healthy (last probe: ${last})`);
         }
       }
-      await sleep(timing.healthIntervalMs);
+      // Most instances answer within a few hundred ms: poll fast first, then settle on the interval.
+      await sleep(Math.min(timing.healthIntervalMs, 20 * 2 ** (attempts - 1)));
     }
     throw new Error(
       `${ref.process}.${ref.index} did not answer ${app.healthcheck.path} with 2xx within ${Math.round(timing.healthDeadlineMs / 1000)} s (last probe: ${last})`,
@@ -278,9 +279,16 @@ export function createRolloutEngine(deps: RolloutDeps) {
       if (deps.router.kind === 'none' && (app.processes.web?.count ?? 0) > 1) {
         throw new InvalidInputError('router "none" serves one web instance per app (the container publishes bind_port itself)', 'scale web to 1, or use the caddy router');
       }
-      await steps.run('snapshot', () => deps.snapshots.create(`${app.name} v${release.version}`));
+      // The snapshot and the pull touch different things: run them side by side.
+      const snapshot = steps.run('snapshot', () => deps.snapshots.create(`${app.name} v${release.version}`));
       step = 'pull';
-      await steps.run('pull', () => deps.images.pull(release.image, { auth: deps.registryAuth?.(release.image) ?? null }), release.image);
+      const pull = steps.run('pull', () => deps.images.pull(release.image, { auth: deps.registryAuth?.(release.image) ?? null }), release.image);
+      const [snapResult, pullResult] = await Promise.allSettled([snapshot, pull]);
+      if (pullResult.status === 'rejected') throw pullResult.reason;
+      if (snapResult.status === 'rejected') {
+        step = 'snapshot';
+        throw snapResult.reason;
+      }
       step = 'env';
       const envFile = await steps.run('env', async () => {
         const values = await configValues(app.name, release.config_version);
