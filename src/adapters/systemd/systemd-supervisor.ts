@@ -28,7 +28,7 @@ import type {
   Supervisor,
 } from '../../core/ports/runtime.ts';
 import { isPodmanNoise, type Journal } from '../journald/journal.ts';
-import { parseSystemdTimestamp, type Systemctl, type UnitProperties } from './systemctl.ts';
+import { DEFAULT_SHOW_PROPERTIES, parseSystemdTimestamp, type Systemctl, type UnitProperties } from './systemctl.ts';
 import {
   instanceContainerName,
   instanceUnitName,
@@ -58,17 +58,8 @@ export interface SystemdSupervisorOptions {
   pollIntervalMs?: number;
 }
 
-const STATE_PROPERTIES = [
-  'Id',
-  'LoadState',
-  'ActiveState',
-  'SubState',
-  'Result',
-  'NRestarts',
-  'MainPID',
-  'ActiveEnterTimestamp',
-  'StateChangeTimestamp',
-] as const;
+// The state of an instance unit is exactly what `show` reports by default.
+const STATE_PROPERTIES = DEFAULT_SHOW_PROPERTIES;
 
 /** systemd's ActiveState (and SubState) in the port's vocabulary. */
 export function instanceStateFromUnit(props: UnitProperties): InstanceActiveState {
