@@ -30,6 +30,8 @@ const USAGE = `usage: pvdifyd <command>
   rebuild-index              recreate pvdifyd.db from the YAML files in the state dir
   regenerate-units           rewrite units, env files, router and tunnel config from the YAML
   router start|stop|status   the Caddy router (kept running across daemon restarts)
+  prune [--until 168h]       remove unused images older than --until, never those of an
+                             app's last 3 releases
   audit verify               check the audit trail's hash chain; reports the first bad event
   keygen                     create the age identity at PVDIFY_AGE_KEY_FILE (mode 0600)
   sops decrypt FILE          print a SOPS file decrypted (needs the age key)
@@ -214,6 +216,23 @@ export async function runDaemonCli(argv: string[], io: Io = consoleIo, env: Node
           for (const line of report.lines) io.out(line);
           io.out(`${report.changed} file(s) changed, ${report.unchanged} unchanged`);
           return report.problems > 0 ? 1 : 0;
+        } finally {
+          await runtime.close();
+        }
+      }
+      case 'prune': {
+        const until = rest[0] === '--until' && rest.length === 2 ? rest[1] : rest.length === 0 ? '168h' : null;
+        if (until === null || until === undefined || !/^\d{1,6}(s|m|h|d)$/.test(until)) {
+          io.err('usage: pvdifyd prune [--until 168h]   (a duration: 30m, 168h, 7d)');
+          return 1;
+        }
+        const options = readEnvOptions(env, 'cli');
+        const runtime = await openRuntime({ ...options, logDestination: env.PVDIFY_LOG || 'stderr', logLevel: env.PVDIFY_LOG_LEVEL || 'warn' });
+        try {
+          const r = await runtime.engine.pruneImages(until);
+          for (const name of r.removed) io.out(`removed ${name}`);
+          io.out(`${r.removed.length} image(s) removed, ${(r.reclaimedBytes / 1024 / 1024).toFixed(1)} MiB reclaimed; kept ${r.kept.length} image(s) of the last 3 releases of each app`);
+          return 0;
         } finally {
           await runtime.close();
         }

@@ -20,6 +20,7 @@ import type {
   InstanceState,
   InstanceStats,
   LogLine,
+  PruneResult,
   RegistryAuth,
   Router,
   RouteSpec,
@@ -730,6 +731,17 @@ export function createRolloutEngine(deps: RolloutDeps) {
       await applyRoutes();
       if (report.interrupted.length > 0 || report.orphansStopped.length > 0) log.warn(report, 'recovered from an interrupted rollout');
       return report;
+    },
+
+    /**
+     * Image prune (seed: weekly, `until=168h`): removes unused images older than `until`, never
+     * the images of each app's last `keep` releases (a rollback must not need the network).
+     */
+    async pruneImages(until = '168h', keep = 3): Promise<PruneResult & { kept: string[] }> {
+      const kept = this.imagesToKeep(keep);
+      const result = await deps.images.prune({ until, keep: kept });
+      log.info({ removed: result.removed.length, reclaimedBytes: result.reclaimedBytes, kept: kept.length }, 'images pruned');
+      return { ...result, kept };
     },
 
     /** Images the last `keep` releases of every app may need (for prune). */

@@ -270,3 +270,23 @@ describe('rollout engine with router "none"', () => {
     }
   });
 });
+
+describe('rollout engine: image prune', () => {
+  it('removes old unused images but never those of the last 3 releases', async () => {
+    const h = await createHarness();
+    try {
+      h.services.apps.create('keep', undefined, alice);
+      const tags = ['k1', 'k2', 'k3', 'k4'].map((t) => `127.0.0.1:5000/keep:${t}`);
+      for (const tag of tags) await h.engine.deploy('keep', tag, alice);
+      h.images.add('docker.io/library/unrelated:old', { created: new Date('2020-01-01T00:00:00Z') });
+      const r = await h.engine.pruneImages('0s');
+      // k1 is the 4th newest release: prunable. k2–k4 are the last three (k4 runs).
+      assert.deepEqual([...r.removed].sort(), ['127.0.0.1:5000/keep:k1', 'docker.io/library/unrelated:old'].sort());
+      assert.deepEqual([...r.kept].sort(), tags.slice(1).sort());
+      assert.deepEqual(h.images.calls.filter((c) => c.method === 'prune'), [{ method: 'prune', until: '0s', keep: r.kept }]);
+      for (const t of tags.slice(1)) assert.ok(await h.images.exists(t), `${t} was pruned`);
+    } finally {
+      await h.close();
+    }
+  });
+});
