@@ -18,6 +18,7 @@ import type {
 } from '../../core/ports/runtime.ts';
 import {
   assertInstanceRef,
+  assertImageRef,
   assertInstanceSpec,
   assertPortFree,
   compareInstances,
@@ -120,6 +121,7 @@ export class FakeSupervisor implements Supervisor {
   async start(spec: InstanceSpec): Promise<void> {
     this.calls.push({ method: 'start', spec: { ...spec } });
     assertInstanceSpec(spec);
+    assertImageRef(spec.image);
     const name = containerName(spec);
     const previous = this.instances.get(name);
     if (spec.hostPort !== null) {

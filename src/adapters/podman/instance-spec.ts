@@ -1,13 +1,15 @@
 /**
- * What the `podman` supervisor and its fake agree on: container names, labels, the checks a
- * spec passes before any of it reaches a command line, and the "is this host port free" probe.
+ * What every supervisor (podman, systemd, the fake) agrees a container instance is: its name,
+ * labels and port, the checks a spec passes before any of it reaches a command line or a unit
+ * file, and the "is this host port free" probe. One definition, so a container started by a
+ * systemd unit is the one `podman ps`/`stats` find by name and label.
  */
 import { createServer } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { ConflictError, InvalidInputError } from '../../core/errors.ts';
 import { Colour } from '../../core/model.ts';
 import { IMAGE_REF_RE, PROCESS_TYPE_RE, SLOT_NAME_RE } from '../../core/names.ts';
-import type { InstanceRef, InstanceSpec, InstanceState } from '../../core/ports/runtime.ts';
+import type { InstanceRef, InstanceSpec } from '../../core/ports/runtime.ts';
 
 export const LABEL_APP = 'pvdify.app';
 export const LABEL_PROCESS = 'pvdify.process';
@@ -23,22 +25,23 @@ export function containerName(ref: InstanceRef): string {
   return `pvdify-${ref.app}-${ref.process}-${ref.colour}-${ref.index}`;
 }
 
-/** Refuses a ref whose parts could not safely become a container name or label. */
+/** Refuses a ref whose parts could not safely become a container or unit name (every problem at once). */
 export function assertInstanceRef(ref: InstanceRef): void {
-  if (!SLOT_NAME_RE.test(ref.app)) throw new InvalidInputError(`invalid app name ${JSON.stringify(ref.app)}`);
-  if (!PROCESS_TYPE_RE.test(ref.process)) {
-    throw new InvalidInputError(`invalid process type ${JSON.stringify(ref.process)}`);
-  }
-  if (!Colour.safeParse(ref.colour).success) throw new InvalidInputError(`invalid colour ${JSON.stringify(ref.colour)}`);
-  if (!Number.isInteger(ref.index) || ref.index < 1 || ref.index > 20) {
-    throw new InvalidInputError(`invalid instance index ${String(ref.index)}`);
-  }
+  const problems: string[] = [];
+  if (!SLOT_NAME_RE.test(ref.app)) problems.push(`app: ${JSON.stringify(ref.app)} is not a valid app name`);
+  if (!PROCESS_TYPE_RE.test(ref.process)) problems.push(`process: ${JSON.stringify(ref.process)} is not a valid process type`);
+  if (!Colour.safeParse(ref.colour).success) problems.push(`colour: ${JSON.stringify(ref.colour)} is not blue or green`);
+  if (!Number.isInteger(ref.index) || ref.index < 1 || ref.index > 20) problems.push(`index: ${String(ref.index)} is not 1–20`);
+  if (problems.length > 0) throw new InvalidInputError(`invalid instance: ${problems.join('; ')}`);
 }
 
-/** Refuses a spec that would put something unexpected on the podman command line. */
+/**
+ * Refuses a spec that would put something unexpected on a command line or in a unit file. The
+ * image is checked by the caller: podman wants a well-formed reference (`assertImageRef`), the
+ * unit renderer only needs one it can quote.
+ */
 export function assertInstanceSpec(spec: InstanceSpec): void {
   assertInstanceRef(spec);
-  assertImageRef(spec.image);
   if (spec.hostPort !== null && (!Number.isInteger(spec.hostPort) || spec.hostPort < 1024 || spec.hostPort > 65535)) {
     throw new InvalidInputError(`invalid host port ${String(spec.hostPort)}`);
   }
@@ -55,7 +58,7 @@ export function assertInstanceSpec(spec: InstanceSpec): void {
 }
 
 /** Listing order: app, process, colour, then index numerically (so 2 comes before 10). */
-export function compareInstances(a: InstanceState, b: InstanceState): number {
+export function compareInstances(a: InstanceRef, b: InstanceRef): number {
   return (
     a.app.localeCompare(b.app) ||
     a.process.localeCompare(b.process) ||

@@ -24,6 +24,7 @@ import {
   LABEL_PROCESS,
   LABEL_RELEASE,
   assertInstanceRef,
+  assertImageRef,
   assertInstanceSpec,
   compareInstances,
   containerName,
@@ -59,6 +60,7 @@ export class PodmanSupervisor implements Supervisor {
 
   async start(spec: InstanceSpec): Promise<void> {
     assertInstanceSpec(spec);
+    assertImageRef(spec.image);
     const name = containerName(spec);
     if (spec.hostPort !== null) await this.assertHostPortAvailable(name, spec.hostPort);
     try {

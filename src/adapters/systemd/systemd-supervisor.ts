@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { createServer } from 'node:net';
 import { access, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +27,7 @@ import type {
   Supervisor,
 } from '../../core/ports/runtime.ts';
 import { isPodmanNoise, type Journal } from '../journald/journal.ts';
+import { compareInstances, isPortFree } from '../podman/instance-spec.ts';
 import { DEFAULT_SHOW_PROPERTIES, parseSystemdTimestamp, type Systemctl, type UnitProperties } from './systemctl.ts';
 import {
   instanceContainerName,
@@ -86,24 +86,6 @@ function describeUnitState(props: UnitProperties): string {
   if (props.Result !== undefined && props.Result !== 'success') parts.push(`Result=${props.Result}`);
   if (props.LoadState !== undefined && props.LoadState !== 'loaded') parts.push(`LoadState=${props.LoadState}`);
   return parts.join(' ');
-}
-
-/** True when nothing listens on 127.0.0.1:port (bound for a moment to find out). */
-export function isHostPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE' || e.code === 'EACCES') resolve(false);
-      else reject(e);
-    });
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/** The order `list` returns: app, process, colour, then index as a number (2 before 10). */
-function compareRefs(a: InstanceRef, b: InstanceRef): number {
-  return a.app.localeCompare(b.app) || a.process.localeCompare(b.process) || a.colour.localeCompare(b.colour) || a.index - b.index;
 }
 
 /** temp file in the same dir, fsync, rename, fsync the dir: a crash leaves the old or new file. */
@@ -196,7 +178,7 @@ export function createSystemdSupervisor(opts: SystemdSupervisorOptions): Supervi
     return names
       .map((unit) => ({ unit, ref: parseInstanceUnitName(unit) }))
       .filter((u): u is { unit: string; ref: InstanceRef } => u.ref !== null && (app === undefined || u.ref.app === app))
-      .sort((a, b) => compareRefs(a.ref, b.ref));
+      .sort((a, b) => compareInstances(a.ref, b.ref));
   }
 
   async function start(spec: InstanceSpec): Promise<void> {
@@ -209,7 +191,7 @@ export function createSystemdSupervisor(opts: SystemdSupervisorOptions): Supervi
     const before = existing === undefined ? null : await systemctl.show(unit, STATE_PROPERTIES);
     const running = before !== null && ['active', 'activating', 'reloading'].includes(before.ActiveState ?? '');
     // Podman would fail later with a less helpful message; the instance's own port is fine to reuse.
-    if (spec.hostPort !== null && !(running && existing?.hostPort === spec.hostPort) && !(await isHostPortFree(spec.hostPort))) {
+    if (spec.hostPort !== null && !(running && existing?.hostPort === spec.hostPort) && !(await isPortFree(spec.hostPort))) {
       throw new ConflictError(
         `port ${spec.hostPort} on 127.0.0.1 is already in use by another process`,
         'pick another instance port or stop whatever listens there',

@@ -10,12 +10,11 @@
  * directly without a `@.service` template, and the `@` keeps each process type in its own slice.
  */
 import { InvalidInputError } from '../../core/errors.ts';
-import { Colour } from '../../core/model.ts';
-import { PROCESS_TYPE_RE, SLOT_NAME_RE } from '../../core/names.ts';
+import type { Colour } from '../../core/model.ts';
 import type { InstanceRef, InstanceSpec } from '../../core/ports/runtime.ts';
+import { CONTAINER_PORT, assertInstanceRef, assertInstanceSpec, containerName, instanceLabels } from '../podman/instance-spec.ts';
 
-/** The port every container listens on (seed default); published to the instance's host port. */
-export const CONTAINER_PORT = 3000;
+export { assertInstanceRef };
 /** Seconds podman waits between SIGTERM and SIGKILL; TimeoutStopSec leaves room for cleanup. */
 export const STOP_GRACE_SECONDS = 10;
 
@@ -25,7 +24,6 @@ export const DAEMON_UNIT_NAME = 'pvdifyd.service';
 const UNIT_NAME_RE = /^pvdify-([a-z][a-z0-9-]{0,39})-([a-z][a-z0-9_]{0,29})@(blue|green)-([1-9][0-9]?)\.service$/;
 const SAFE_BARE_ARG_RE = /^[A-Za-z0-9_@+=:,./-]+$/;
 const USER_NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
-const MEMORY_RE = /^\d{1,6}[KMG]$/;
 const METADATA_KEY = 'X-Pvdify-Instance';
 
 /** What a generated instance unit records about itself, read back by `list`. */
@@ -44,16 +42,6 @@ export interface InstanceUnitOptions {
   user?: string;
 }
 
-/** Throws unless the ref names a valid instance; every name below is built from checked parts. */
-export function assertInstanceRef(ref: InstanceRef): void {
-  const problems: string[] = [];
-  if (!SLOT_NAME_RE.test(ref.app)) problems.push(`app: ${JSON.stringify(ref.app)} is not a valid app name`);
-  if (!PROCESS_TYPE_RE.test(ref.process)) problems.push(`process: ${JSON.stringify(ref.process)} is not a valid process type`);
-  if (!Colour.safeParse(ref.colour).success) problems.push(`colour: ${JSON.stringify(ref.colour)} is not blue or green`);
-  if (!Number.isInteger(ref.index) || ref.index < 1 || ref.index > 20) problems.push(`index: ${String(ref.index)} is not 1–20`);
-  if (problems.length > 0) throw new InvalidInputError(`invalid instance: ${problems.join('; ')}`);
-}
-
 /** `pvdify-<app>-<process>@<colour>-<n>.service` */
 export function instanceUnitName(ref: InstanceRef): string {
   assertInstanceRef(ref);
@@ -63,7 +51,7 @@ export function instanceUnitName(ref: InstanceRef): string {
 /** `pvdify-<app>-<process>-<colour>-<n>`: the container's name (podman names cannot hold `@`). */
 export function instanceContainerName(ref: InstanceRef): string {
   assertInstanceRef(ref);
-  return `pvdify-${ref.app}-${ref.process}-${ref.colour}-${ref.index}`;
+  return containerName(ref);
 }
 
 /**
@@ -141,17 +129,9 @@ export function renderInstanceUnit(spec: InstanceSpec, opts: InstanceUnitOptions
   const container = instanceContainerName(spec);
   const podman = executable(opts.podmanPath, 'podmanPath');
   systemdPathValue(opts.stateDir, 'stateDir');
-  if (!Number.isInteger(spec.release) || spec.release < 1) throw new InvalidInputError('release must be a positive integer');
-  if (!spec.envFile.startsWith('/')) throw new InvalidInputError('envFile must be an absolute path');
+  assertInstanceSpec(spec);
   if (spec.image.length === 0 || spec.image.startsWith('-')) {
     throw new InvalidInputError('image must be an image reference (it cannot start with -)');
-  }
-  if (spec.hostPort !== null && (!Number.isInteger(spec.hostPort) || spec.hostPort < 1024 || spec.hostPort > 65535)) {
-    throw new InvalidInputError('hostPort must be a port number from 1024 to 65535');
-  }
-  if (spec.memory !== null && !MEMORY_RE.test(spec.memory)) throw new InvalidInputError('memory looks like 512M or 1G');
-  if (spec.cpu !== null && !(Number.isFinite(spec.cpu) && spec.cpu > 0 && spec.cpu <= 64)) {
-    throw new InvalidInputError('cpu must be a number above 0 and at most 64');
   }
 
   const cid = '--cidfile=%t/%n.ctr-id';
@@ -166,11 +146,7 @@ export function renderInstanceUnit(spec: InstanceSpec, opts: InstanceUnitOptions
     // Explicit so `logs` works whatever the host's containers.conf says.
     ['--log-driver=journald'],
     ['--name', container],
-    ['--label', `pvdify.app=${spec.app}`],
-    ['--label', `pvdify.process=${spec.process}`],
-    ['--label', `pvdify.colour=${spec.colour}`],
-    ['--label', `pvdify.index=${spec.index}`],
-    ['--label', `pvdify.release=${spec.release}`],
+    ...Object.entries(instanceLabels(spec)).map(([key, value]) => ['--label', `${key}=${value}`]),
     ['--env-file', systemdQuoteArg(spec.envFile)],
     ['--env', `PORT=${CONTAINER_PORT}`],
   ];
