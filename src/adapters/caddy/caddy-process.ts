@@ -20,7 +20,7 @@ import { execa } from 'execa';
 import { ConflictError, ExternalToolError } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/ports/clock.ts';
 import { createCaddyAdminClient } from './admin-client.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { parseAdminAddress, renderCaddyConfig } from './caddy-config.ts';
 import { caddyConfigPath } from './caddy-router.ts';
 

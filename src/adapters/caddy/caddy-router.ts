@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../core/ports/clock.ts';
 import type { RouteSpec, Router } from '../../core/ports/runtime.ts';
 import { createCaddyAdminClient } from './admin-client.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { renderCaddyConfig, routesFromCaddyConfig, type CaddyRenderOptions } from './caddy-config.ts';
 
 export interface CaddyRouterOptions {

@@ -12,7 +12,7 @@ import { ExternalToolError, InvalidInputError, isPvdifyError } from '../../core/
 import { DOMAIN_RE } from '../../core/names.ts';
 import type { Logger } from '../../core/ports/clock.ts';
 import type { Edge, EdgeRoute } from '../../core/ports/runtime.ts';
-import { writeFileAtomic } from '../caddy/atomic-file.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { planEdgeApply, renderTunnelConfig, tunnelHostnames } from './tunnel-config.ts';
 
 export interface CloudflaredEdgeOptions {

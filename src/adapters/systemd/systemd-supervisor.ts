@@ -3,9 +3,7 @@
  * systemd restarts crashed containers (`Restart=always`) and brings them back after a reboot
  * (units are enabled); this module writes the unit files and drives systemctl.
  */
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { access, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -26,6 +24,7 @@ import type {
   LogLine,
   Supervisor,
 } from '../../core/ports/runtime.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { isPodmanNoise, type Journal } from '../journald/journal.ts';
 import { compareInstances, isPortFree } from '../podman/instance-spec.ts';
 import { DEFAULT_SHOW_PROPERTIES, parseSystemdTimestamp, type Systemctl, type UnitProperties } from './systemctl.ts';
@@ -86,30 +85,6 @@ function describeUnitState(props: UnitProperties): string {
   if (props.Result !== undefined && props.Result !== 'success') parts.push(`Result=${props.Result}`);
   if (props.LoadState !== undefined && props.LoadState !== 'loaded') parts.push(`LoadState=${props.LoadState}`);
   return parts.join(' ');
-}
-
-/** temp file in the same dir, fsync, rename, fsync the dir: a crash leaves the old or new file. */
-async function writeFileAtomic(path: string, dir: string, text: string): Promise<void> {
-  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.pvdify-tmp`);
-  try {
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-    try {
-      await fh.writeFile(text, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    const dh = await open(dir, constants.O_RDONLY);
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw new StateUnwritableError(`cannot write unit file ${path}: ${(e as Error).message}`, 'pvdifyd needs write access to the unit directory (run as root)');
-  }
 }
 
 export function createSystemdSupervisor(opts: SystemdSupervisorOptions): Supervisor {
@@ -197,7 +172,7 @@ export function createSystemdSupervisor(opts: SystemdSupervisorOptions): Supervi
         'pick another instance port or stop whatever listens there',
       );
     }
-    await writeFileAtomic(join(unitDir, unit), unitDir, text);
+    await writeFileAtomic(join(unitDir, unit), text, { unwritableHint: 'pvdifyd needs write access to the unit directory (run as root)' });
     await systemctl.daemonReload();
     // Enabled so the instance comes back after a reboot; `stop` disables before deleting.
     await systemctl.enable(unit);

@@ -1,16 +1,20 @@
 /**
- * Atomic file replacement for generated config files (caddy.json, the tunnel YAML): write a temp
- * file in the same directory, fsync it, optionally let the caller check it, rename it over the
- * target, fsync the directory. A reader sees the old file or the new one, never a torn one.
+ * Atomic file replacement for what the adapters generate (caddy.json, the tunnel YAML, unit
+ * files): write a temp file in the same directory, fsync it, optionally let the caller check it,
+ * rename it over the target, fsync the directory. A reader sees the old file or the new one,
+ * never a torn one. (The store's own writer, src/store/atomic-file.ts, is synchronous because it
+ * runs inside the index transaction; this one serves the async adapters.)
  */
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StateUnwritableError } from '../../core/errors.ts';
+import { StateUnwritableError } from '../core/errors.ts';
 
 export interface AtomicWriteOptions {
   mode?: number;
   /** Runs on the fsynced temp file before the rename; a throw leaves the target untouched. */
   beforeCommit?: (tempPath: string) => Promise<void>;
+  /** What to do when the directory cannot be written (default: the state dir's hint). */
+  unwritableHint?: string;
 }
 
 let tempCounter = 0;
@@ -30,7 +34,7 @@ export async function writeFileAtomic(path: string, data: string, opts: AtomicWr
     }
   } catch (e) {
     await rm(temp, { force: true });
-    throw new StateUnwritableError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new StateUnwritableError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, opts.unwritableHint);
   }
   if (opts.beforeCommit) {
     try {
@@ -44,7 +48,7 @@ export async function writeFileAtomic(path: string, data: string, opts: AtomicWr
     await rename(temp, path);
   } catch (e) {
     await rm(temp, { force: true });
-    throw new StateUnwritableError(`cannot replace ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new StateUnwritableError(`cannot replace ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, opts.unwritableHint);
   }
   // Without the directory fsync the rename itself may not survive a power loss.
   const dh = await open(dir, 'r');
