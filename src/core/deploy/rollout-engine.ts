@@ -30,7 +30,7 @@ import type {
 import type { ConfigVault } from '../ports/secrets.ts';
 import type { StateStore } from '../ports/store.ts';
 import { instancePort, otherColour } from './instance-ports.ts';
-import { splitCommand } from './process-command.ts';
+import { parseCommandLine } from '../grammar/tokenize.ts';
 import type { DeployStep, ProgressListener } from './progress.ts';
 import { redactSecrets } from './redact.ts';
 
@@ -157,7 +157,8 @@ export function createRolloutEngine(deps: RolloutDeps) {
       colour,
       index: inst.index,
       image: release.image,
-      command: command ? splitCommand(command) : null,
+      // Same quoting as the /pvdify line; argv for podman, never a shell.
+      command: command ? parseCommandLine(command) : null,
       hostPort: inst.port,
       envFile,
       memory: app.resources.memory,
@@ -168,6 +169,22 @@ export function createRolloutEngine(deps: RolloutDeps) {
 
   function refOf(app: string, colour: Colour, inst: InstanceRecord): InstanceRef {
     return { app, process: inst.process, colour, index: inst.index };
+  }
+
+  /** Images the last `keep` releases of every app may need (for prune). */
+  function imagesToKeep(keep = 3): string[] {
+    const out = new Set<string>();
+    for (const app of store.listApps()) {
+      // The last `keep` releases whatever their status: a rollback target must still be pullable offline.
+      for (const r of store.listReleases(app.name, keep)) out.add(r.image);
+      if (app.image) out.add(app.image);
+    }
+    return [...out];
+  }
+
+  /** The env file a colour's instances read (written by the env step, mode 0600). */
+  function colourEnvFile(app: string, colour: Colour): string {
+    return `${store.root}/config/${app}/${colour}.env`;
   }
 
   async function configValues(app: string, version: number | null): Promise<Record<string, string>> {
@@ -271,6 +288,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
     const planned = planInstances(app, colour);
     const started: InstanceRecord[] = [];
     let secrets: string[] = [];
+    let envText = '';
     let switched = false;
     let step: DeployStep = 'snapshot';
     const log2 = log.child({ app: app.name, release: release.version, actor: actor.id });
@@ -294,7 +312,8 @@ export function createRolloutEngine(deps: RolloutDeps) {
       const envFile = await steps.run('env', async () => {
         const values = await configValues(app.name, release.config_version);
         secrets = Object.values(values);
-        return store.writeSecretFile(app.name, `${colour}.env`, deps.renderEnvFile(values));
+        envText = deps.renderEnvFile(values);
+        return store.writeSecretFile(app.name, `${colour}.env`, envText);
       });
       if (deps.router.kind === 'none' && previous) {
         // No router to hold traffic: the old container must free bind_port first (documented downtime).
@@ -342,7 +361,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
       }
       step = 'finish';
       return await steps.run('finish', async () => {
-        const envText = deps.renderEnvFile(await configValues(app.name, release.config_version));
+        // The env step rendered it already: current.env is the live colour's file, byte for byte.
         store.writeSecretFile(app.name, 'current.env', envText);
         const superseded = app.current_release;
         store.updateApp(app.name, (a) => ({
@@ -373,7 +392,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
           if (prevRelease) {
             for (const inst of previous.instances) {
               await deps.supervisor
-                .start(specFor(app, prevRelease, previous.colour, inst, `${store.root}/config/${app.name}/${previous.colour}.env`))
+                .start(specFor(app, prevRelease, previous.colour, inst, colourEnvFile(app.name, previous.colour)))
                 .catch((err: unknown) => log2.error({ err }, 'could not restart the previous instance'));
             }
           }
@@ -458,7 +477,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
     if (!dep) return [];
     const release = store.getRelease(app.name, dep.release);
     if (!release) throw new NotFoundError(`${app.name} runs v${dep.release} but releases/${app.name}/v${dep.release}.yaml is missing`);
-    const envFile = `${store.root}/config/${app.name}/${dep.colour}.env`;
+    const envFile = colourEnvFile(app.name, dep.colour);
     return dep.instances.map((inst) => specFor(app, release, dep.colour, inst, envFile));
   }
 
@@ -560,7 +579,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
         const want = new Set(target.map(key));
         const adding = target.filter((i) => !have.has(key(i)));
         const removing = dep.instances.filter((i) => !want.has(key(i)));
-        const envFile = `${store.root}/config/${fresh.name}/${dep.colour}.env`;
+        const envFile = colourEnvFile(fresh.name, dep.colour);
         const startedNow: InstanceRecord[] = [];
         try {
           await steps.run('start', async () => {
@@ -615,7 +634,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
         const release = store.getRelease(fresh.name, dep.release);
         if (!release) throw new NotFoundError(`release v${dep.release} of ${fresh.name} is missing`);
         const steps = new Steps(fresh.name, dep.release, opts.onProgress);
-        const envFile = `${store.root}/config/${fresh.name}/${dep.colour}.env`;
+        const envFile = colourEnvFile(fresh.name, dep.colour);
         const targets = dep.instances.filter((i) => processType === undefined || i.process === processType);
         const livePorts = () => dep.instances.filter((i) => i.process === 'web' && i.port !== null).map((i) => i.port as number);
         for (const inst of targets) {
@@ -738,22 +757,13 @@ export function createRolloutEngine(deps: RolloutDeps) {
      * the images of each app's last `keep` releases (a rollback must not need the network).
      */
     async pruneImages(until = '168h', keep = 3): Promise<PruneResult & { kept: string[] }> {
-      const kept = this.imagesToKeep(keep);
+      const kept = imagesToKeep(keep);
       const result = await deps.images.prune({ until, keep: kept });
       log.info({ removed: result.removed.length, reclaimedBytes: result.reclaimedBytes, kept: kept.length }, 'images pruned');
       return { ...result, kept };
     },
 
-    /** Images the last `keep` releases of every app may need (for prune). */
-    imagesToKeep(keep = 3): string[] {
-      const out = new Set<string>();
-      for (const app of store.listApps()) {
-        // The last `keep` releases whatever their status: a rollback target must still be pullable offline.
-        for (const r of store.listReleases(app.name, keep)) out.add(r.image);
-        if (app.image) out.add(app.image);
-      }
-      return [...out];
-    },
+    imagesToKeep,
   };
 }
 
