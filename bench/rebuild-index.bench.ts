@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { silentLogger, systemClock } from '../src/core/ports/clock.ts';
 import { openStateStore } from '../src/store/state-store.ts';
-import { generateState, prng } from './support/generate-state.ts';
+import { generateState } from './support/generate-state.ts';
+import { mulberry32 } from '../test/support/prng.ts';
 
 interface BenchArgs {
   apps: number;
@@ -126,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
       out(`round ${r + 1}: floor ${floor[r]?.toFixed(0)} ms, rebuild ${rebuild[r]?.toFixed(0)} ms`);
     }
 
-    const rand = prng(7);
+    const rand = mulberry32(7);
     const pick = (): string => gen.appNames[Math.floor(rand() * gen.appNames.length)] as string;
     const lr = timeQueries(args.queries, () => {
       if (store.listReleases(pick(), 10).length === 0 && args.releases > 0) throw new Error('no releases');

@@ -10,6 +10,7 @@ import { auditFileForTime, sealAuditEvent } from '../../src/core/audit/audit-cha
 import type { AppSlot, Release } from '../../src/core/model.ts';
 import { loadAppFile, loadApprovalFile, loadConfigFile, loadReleaseFile } from '../../src/store/state-files.ts';
 import { stringifyYaml } from '../../src/store/yaml-io.ts';
+import { mulberry32 } from '../../test/support/prng.ts';
 
 export interface GenerateOptions {
   root: string;
@@ -25,18 +26,6 @@ export interface GeneratedState {
   appNames: string[];
   files: number;
   bytes: number;
-}
-
-/** Small deterministic PRNG (mulberry32) so runs are comparable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const BASE = Date.parse('2025-01-01T00:00:00.000Z');
@@ -65,7 +54,7 @@ error: null
 }
 
 export function generateState(opts: GenerateOptions): GeneratedState {
-  const rand = prng(opts.seed ?? 42);
+  const rand = mulberry32(opts.seed ?? 42);
   const { root } = opts;
   const configPerApp = opts.configVersionsPerApp ?? 2;
   const approvals = opts.approvals ?? Math.min(200, opts.apps);

@@ -24,23 +24,13 @@ import { verifyAuditLog } from '../../src/store/audit-log.ts';
 import { openStateStore } from '../../src/store/state-store.ts';
 import { classifyRel, loadAppFile, loadApprovalFile, loadConfigFile, loadReleaseFile } from '../../src/store/state-files.ts';
 import { findTempFiles, recordingLogger, snapshotStore, tempDir } from './helpers.ts';
+import { mulberry32 } from '../support/prng.ts';
 
 const WRITER = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const APPS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot'];
 const LANES = 2;
 const KILLS_PER_LANE = 101;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Victim {
   child: ChildProcessWithoutNullStreams;
@@ -125,7 +115,7 @@ interface LaneStats {
 
 async function runLane(t: TestContext, lane: number): Promise<LaneStats> {
   const root = tempDir(t, `pvdify-crash-${lane}-`);
-  const rand = prng(1000 + lane);
+  const rand = mulberry32(1000 + lane);
   const stats: LaneStats = { kills: 0, repairs: 0, tempFilesSeen: 0, events: 0 };
   const next = (): Victim => {
     const hooked = rand() < 0.35;

@@ -15,17 +15,11 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { scanCommandLine } from '../../src/core/grammar/tokenize.ts';
+import { mulberry32 } from './prng.ts';
 
-/** mulberry32: small, fast, and the same sequence on every platform. */
+/** A seeded Rng over mulberry32 (./prng.ts). */
 export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return {
     next,
