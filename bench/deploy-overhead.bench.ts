@@ -18,12 +18,12 @@
  *   node --import tsx bench/deploy-overhead.bench.ts [--rounds 5] [--drain-ms 1500]
  */
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { podmanTestEnv } from '../test/support/podman/env.ts';
 import { freePort } from '../test/support/podman/ports.ts';
 import { PODMAN_BIN, PVDIFY_BIN, runNode } from '../test/e2e/support.ts';
 import { fmtMs, median, parseNumberFlags, setUpLiveApp } from './support/live-app.ts';
+import { runIfMain } from './support/run-if-main.ts';
 
 const USAGE = 'node --import tsx bench/deploy-overhead.bench.ts [--rounds N] [--drain-ms D]';
 
@@ -123,12 +123,4 @@ export async function main(argv: string[], out: (line: string) => void = console
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      console.error(e instanceof Error ? e.message : e);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, main);

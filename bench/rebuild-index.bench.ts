@@ -22,6 +22,7 @@ import { silentLogger, systemClock } from '../src/core/ports/clock.ts';
 import { openStateStore } from '../src/store/state-store.ts';
 import { generateState } from './support/generate-state.ts';
 import { mulberry32 } from '../test/support/prng.ts';
+import { runIfMain } from './support/run-if-main.ts';
 
 interface BenchArgs {
   apps: number;
@@ -162,12 +163,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      console.error(e instanceof Error ? e.message : e);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, main);

@@ -11,9 +11,9 @@
  *   node --import tsx bench/zero-downtime.bench.ts [--deploys 10] [--restarts 3] [--idle-seconds 10]
  *                                                   [--concurrency 4] [--web 1] [--drain-ms 1500]
  */
-import { fileURLToPath } from 'node:url';
 import { startLoad, type LoadSample } from '../test/e2e/support.ts';
 import { fmtMs, median, parseNumberFlags, percentile, setUpLiveApp } from './support/live-app.ts';
+import { runIfMain } from './support/run-if-main.ts';
 
 const USAGE =
   'node --import tsx bench/zero-downtime.bench.ts [--deploys N] [--restarts M] [--idle-seconds S] [--concurrency C] [--web W] [--drain-ms D]';
@@ -96,12 +96,4 @@ export async function main(argv: string[], out: (line: string) => void = console
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      console.error(e instanceof Error ? e.message : e);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, main);
