@@ -187,6 +187,15 @@ export function createRolloutEngine(deps: RolloutDeps) {
     return `${store.root}/config/${app}/${colour}.env`;
   }
 
+  /**
+   * The app's newest config version, from the config versions themselves. The slot's
+   * `config_version` is a copy written by a later mutation: after a crash between the two it lags,
+   * and a deploy must not silently ship the older config.
+   */
+  function latestConfigVersion(app: string): number | null {
+    return store.listConfigVersions(app)[0]?.version ?? null;
+  }
+
   async function configValues(app: string, version: number | null): Promise<Record<string, string>> {
     if (version === null) return {};
     return deps.vault.decrypt(store.readConfigVersion(app, version));
@@ -498,7 +507,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
           app: fresh.name,
           kind: 'deploy',
           image: ref,
-          config_version: fresh.config_version,
+          config_version: latestConfigVersion(fresh.name),
           description: `Deploy ${ref}`,
           source: actor.source,
           created_by: actor.id,
@@ -684,7 +693,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
       if (opts.process !== undefined && !Object.hasOwn(app.processes, opts.process)) {
         throw new InvalidInputError(`${app.name} has no process type ${opts.process} (it has ${Object.keys(app.processes).join(', ')})`);
       }
-      const secrets = Object.values(await configValues(app.name, app.config_version).catch(() => ({})));
+      const secrets = Object.values(await configValues(app.name, latestConfigVersion(app.name)).catch(() => ({})));
       const lines = await deps.supervisor.logs(app.name, opts);
       const redacted = redactSecrets(lines.map((l) => l.message), secrets);
       return lines.map((l, i) => ({ ...l, message: redacted[i] ?? '' }));

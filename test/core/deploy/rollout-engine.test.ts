@@ -290,3 +290,21 @@ describe('rollout engine: image prune', () => {
     }
   });
 });
+
+describe('rollout engine: config version of a deploy', () => {
+  it('ships the newest config version even when the slot copy lags (crash between the two writes)', async () => {
+    const h = await createHarness();
+    try {
+      h.services.apps.create('lag', undefined, alice);
+      await h.services.config.set('lag', [['A', 'one']], alice);
+      // What a crash after writing v2 but before updating the slot leaves behind.
+      const sops = h.store.readConfigVersion('lag', 1);
+      const v2 = h.store.writeConfigVersion('lag', sops, ['A']);
+      assert.equal(h.store.getApp('lag')?.config_version, 1);
+      const r = await h.engine.deploy('lag', V1, alice);
+      assert.equal(r.config_version, v2);
+    } finally {
+      await h.close();
+    }
+  });
+});
