@@ -13,7 +13,7 @@ import type { ConfigVault } from './core/ports/secrets.ts';
 import type { StateStore } from './core/ports/store.ts';
 import { createServices } from './core/services/create-services.ts';
 import type { Services } from './core/services/types.ts';
-import { createAgeVault } from './store/sops/age-vault.ts';
+import { createAgeVault, describeConfigVersion } from './store/sops/age-vault.ts';
 import { identityToRecipient, readIdentityFile } from './store/sops/age-keys.ts';
 import { openStateStore } from './store/state-store.ts';
 import { renderEnvFile } from './store/sops/env-file.ts';
@@ -165,6 +165,7 @@ export function createLazyVault(ageKeyFile: string, extraRecipients: string[]): 
     return inner;
   };
   return {
+    describe: describeConfigVersion,
     encrypt: async (values, now) => (await get()).encrypt(values, now),
     decrypt: async (text) => (await get()).decrypt(text),
   };

@@ -1,7 +1,7 @@
 import { ForbiddenError, NotFoundError } from '../errors.ts';
 import type { Actor, AppSlot, Release } from '../model.ts';
 import { requireApp } from './apps-service.ts';
-import { describeSopsConfig, maskValue, validateConfigKeys, validateConfigPairs } from './config-values.ts';
+import { maskValue, validateConfigKeys, validateConfigPairs } from './config-values.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { ConfigChange, ConfigService } from './types.ts';
 
@@ -61,7 +61,7 @@ export function createConfigService(deps: ServiceDeps): ConfigService {
       const app = requireApp(deps, name);
       const latest = deps.store.listConfigVersions(app.name)[0];
       if (!latest) return [];
-      return describeSopsConfig(deps.store.readConfigVersion(app.name, latest.version)).map(({ key, length }) => ({
+      return deps.vault.describe(deps.store.readConfigVersion(app.name, latest.version)).map(({ key, length }) => ({
         key,
         length,
         masked: maskValue(length),

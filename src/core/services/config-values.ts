@@ -1,8 +1,4 @@
-/**
- * Pure helpers for config values: validation of `K=V` pairs and what can be said about a SOPS
- * config version without decrypting it.
- */
-import { parseDocument } from 'yaml';
+/** Pure helpers for config values: validation of `K=V` pairs and their masked display. */
 import { InvalidInputError } from '../errors.ts';
 import { CONFIG_KEY_RE } from '../names.ts';
 
@@ -40,29 +36,6 @@ export function validateConfigKeys(keys: readonly string[]): void {
     seen.add(key);
   }
   if (problems.length > 0) throw new InvalidInputError(problems.join('; '));
-}
-
-const ENC_DATA_RE = /^ENC\[AES256_GCM,data:([A-Za-z0-9+/]*={0,2}),/;
-
-/** Byte length of the plaintext behind a SOPS `ENC[...]` value (GCM adds no padding). */
-function encryptedLength(value: unknown): number {
-  if (typeof value !== 'string') return String(value).length;
-  const m = ENC_DATA_RE.exec(value);
-  if (!m || m[1] === undefined) return value.length;
-  const b64 = m[1];
-  const padding = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
-  return (b64.length * 3) / 4 - padding;
-}
-
-/** Keys of a flat SOPS config version and the lengths of their values, without decrypting. */
-export function describeSopsConfig(sopsText: string): Array<{ key: string; length: number }> {
-  const doc = parseDocument(sopsText, { uniqueKeys: true });
-  const tree: unknown = doc.toJS({ maxAliasCount: 0 });
-  if (tree === null || typeof tree !== 'object' || Array.isArray(tree)) return [];
-  return Object.entries(tree as Record<string, unknown>)
-    .filter(([key]) => key !== 'sops')
-    .map(([key, value]) => ({ key, length: encryptedLength(value) }))
-    .sort((a, b) => a.key.localeCompare(b.key));
 }
 
 export function maskValue(length: number): string {

@@ -5,7 +5,19 @@
 import { InvalidInputError, SecretsError } from '../../core/errors.ts';
 import { CONFIG_KEY_RE } from '../../core/names.ts';
 import type { ConfigVault } from '../../core/ports/secrets.ts';
+import { parseDocument } from 'yaml';
 import { decryptSopsDocument, encryptSopsDocument } from './sops-file.ts';
+import { encryptedLength } from './sops-value.ts';
+
+/** Keys of a config version and the lengths of their values, read without any key. */
+export function describeConfigVersion(sopsText: string): Array<{ key: string; length: number }> {
+  const tree: unknown = parseDocument(sopsText, { uniqueKeys: true }).toJS({ maxAliasCount: 0 });
+  if (tree === null || typeof tree !== 'object' || Array.isArray(tree)) return [];
+  return Object.entries(tree as Record<string, unknown>)
+    .filter(([key]) => key !== 'sops')
+    .map(([key, value]) => ({ key, length: typeof value === 'string' ? (encryptedLength(value) ?? value.length) : String(value).length }))
+    .sort((a, b) => a.key.localeCompare(b.key));
+}
 
 /** Keys: identities decrypt; recipients (usually ours plus a backup/operator key) encrypt. */
 export interface AgeVaultOptions {
@@ -17,6 +29,8 @@ export function createAgeVault(opts: AgeVaultOptions): ConfigVault {
   const identities = [...opts.identities];
   const recipients = [...opts.recipients];
   return {
+    describe: describeConfigVersion,
+
     async encrypt(values: Record<string, string>, now: Date): Promise<string> {
       const tree: Record<string, string> = {};
       // Sorted so a version's file does not depend on the order keys were set in.

@@ -25,6 +25,13 @@ export function isEncryptedValue(text: string): boolean {
   return ENC_RE.test(text);
 }
 
+/** Plaintext byte length behind an `ENC[…]` value (GCM adds no padding), or null if it is not one. */
+export function encryptedLength(text: string): number | null {
+  const data = ENC_RE.exec(text)?.[1];
+  if (data === undefined || !B64_RE.test(data)) return null;
+  return Buffer.from(data, 'base64').length;
+}
+
 /** AAD of a leaf: each path component followed by `:` (list indices are not components). */
 export function additionalData(path: readonly string[]): string {
   return path.join(':') + ':';
