@@ -24,7 +24,7 @@ import { PodmanSupervisor } from './adapters/podman/podman-supervisor.ts';
 import { PodmanImages } from './adapters/podman/podman-images.ts';
 import { createSystemctl, type Systemctl } from './adapters/systemd/systemctl.ts';
 import { createSystemdSupervisor } from './adapters/systemd/systemd-supervisor.ts';
-import { ROUTER_UNIT_NAME } from './adapters/systemd/unit-file.ts';
+import { ROUTER_UNIT_NAMES } from './adapters/systemd/unit-file.ts';
 import { createJournal } from './adapters/journald/journal.ts';
 import { createCaddyRouter } from './adapters/caddy/caddy-router.ts';
 import { routerStatus, startRouterDetached } from './adapters/caddy/caddy-process.ts';
@@ -255,7 +255,7 @@ export function createRuntimeAdapters(options: RuntimeOptions, log: Logger, cloc
     const status = await routerStatus(routerProcess);
     if (!status.adminReachable) {
       if (rt.supervisor === 'systemd') {
-        await systemctl.start(ROUTER_UNIT_NAME);
+        for (const unit of ROUTER_UNIT_NAMES) await systemctl.start(unit);
       } else {
         log.info('router not running: starting it detached');
         await startRouterDetached(routerProcess);

@@ -8,7 +8,8 @@ import { isPvdifyError } from '../core/errors.ts';
 import type { Logger } from '../core/ports/clock.ts';
 import { createRootLogger, openRuntime, readEnvOptions, type Runtime, type RuntimeOptions } from '../main.ts';
 import { ensureRouterConfig, routerStatus, startRouterDetached, stopRouter } from '../adapters/caddy/caddy-process.ts';
-import { ROUTER_UNIT_NAME, renderRouterUnit } from '../adapters/systemd/unit-file.ts';
+import { ROUTER_FRONT_UNIT_NAME, ROUTER_UNIT_NAME, ROUTER_UNIT_NAMES, renderRouterUnit } from '../adapters/systemd/unit-file.ts';
+import { enableListenerHandover, listenerHandoverState } from '../adapters/host/listener-handover.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { regenerate } from './regenerate.ts';
 import { decryptFileForOperator, encryptFileForOperator, keygen } from '../store/sops/operator.ts';
@@ -73,7 +74,7 @@ function watchRouter(runtime: Runtime, log: Logger): () => void {
         if (!status.adminReachable) {
           log.warn('router is down: starting it again');
           if (rt.supervisor === 'podman') await startRouterDetached(opts);
-          else await runtime.adapters.systemctl.start(ROUTER_UNIT_NAME);
+          else for (const unit of ROUTER_UNIT_NAMES) await runtime.adapters.systemctl.start(unit);
           await runtime.engine.applyRoutes();
         }
       } catch (e) {
@@ -98,6 +99,7 @@ async function serve(options: RuntimeOptions, io: Io): Promise<number> {
   const problems = runtime.store.problems();
   for (const p of problems) log.warn({ path: p.path }, `state file skipped: ${p.message}`);
   try {
+    if (options.runtime.router === 'caddy') await enableListenerHandover(log);
     if (options.runtime.supervisor === 'systemd' && options.runtime.router === 'caddy') await installRouterUnit(runtime);
     await runtime.adapters.ensureRouter();
     const report = await runtime.engine.recover();
@@ -116,17 +118,22 @@ async function serve(options: RuntimeOptions, io: Io): Promise<number> {
   return 0;
 }
 
-/** Writes pvdify-router.service when it differs and reloads systemd. */
+/** Writes the router's two units when they differ and reloads systemd. */
 async function installRouterUnit(runtime: Runtime): Promise<boolean> {
   const rt = runtime.options.runtime;
-  const path = join(rt.unitDir, ROUTER_UNIT_NAME);
-  const text = renderRouterUnit({ caddyPath: rt.caddyPath, stateDir: runtime.options.stateDir });
-  const current = existsSync(path) ? readFileSync(path, 'utf8') : null;
-  if (current === text) return false;
+  const unitOpts = { caddyPath: rt.caddyPath, stateDir: runtime.options.stateDir };
+  const units = [
+    { name: ROUTER_UNIT_NAME, text: renderRouterUnit(unitOpts, 'apps') },
+    { name: ROUTER_FRONT_UNIT_NAME, text: renderRouterUnit(unitOpts, 'front') },
+  ].filter((u) => {
+    const path = join(rt.unitDir, u.name);
+    return !existsSync(path) || readFileSync(path, 'utf8') !== u.text;
+  });
+  if (units.length === 0) return false;
   await ensureRouterConfig(runtime.options.stateDir, rt.caddyAdmin);
-  writeFileAtomic(path, text, { mode: 0o644 });
+  for (const u of units) writeFileAtomic(join(rt.unitDir, u.name), u.text, { mode: 0o644 });
   await runtime.adapters.systemctl.daemonReload();
-  await runtime.adapters.systemctl.enable(ROUTER_UNIT_NAME);
+  for (const u of units) await runtime.adapters.systemctl.enable(u.name);
   return true;
 }
 
@@ -157,12 +164,19 @@ async function routerCommand(verb: string | undefined, options: RuntimeOptions, 
     }
     case 'status': {
       const s = await routerStatus(opts);
+      const handover = await listenerHandoverState();
+      const tier = (name: string, t: typeof s.tiers.apps) => [
+        `${name}: ${t.running ? `running (pid ${t.pid}, ${t.mode})` : 'not running'}, admin API ${t.adminReachable ? 'answering' : 'not answering'}`,
+        `  config: ${t.configPath}`,
+        `  log: ${t.logFile}`,
+      ];
       io.out(
         [
           `running: ${s.running ? `yes (pid ${s.pid}, ${s.mode})` : 'no'}`,
           `admin API: ${rt.caddyAdmin} (${s.adminReachable ? 'answering' : 'not answering'})`,
-          `config: ${s.configPath}`,
-          `log: ${s.logFile}`,
+          ...tier('apps tier', s.tiers.apps),
+          ...tier('front tier (router ports)', s.tiers.front),
+          `net.ipv4.tcp_migrate_req: ${handover === 'on' ? '1' : handover === 'off' ? '0 (creating or deleting an app may reset a few connections; set it to 1)' : 'not supported by this kernel'}`,
         ].join('\n'),
       );
       return s.running && s.adminReachable ? 0 : 3;

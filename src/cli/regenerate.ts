@@ -6,10 +6,10 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createCaddyAdminClient } from '../adapters/caddy/admin-client.ts';
-import { renderCaddyConfig } from '../adapters/caddy/caddy-config.ts';
-import { caddyConfigPath } from '../adapters/caddy/caddy-router.ts';
+import { caddyConfigPath, frontAdminAddress, frontConfigPath, renderRouterConfigs } from '../adapters/caddy/caddy-router.ts';
 import {
   ROUTER_UNIT_NAME,
+  ROUTER_FRONT_UNIT_NAME,
   TUNNEL_UNIT_NAME,
   instanceUnitName,
   renderInstanceUnit,
@@ -77,8 +77,10 @@ export async function regenerate(runtime: Runtime): Promise<RegenerateReport> {
   }
 
   if (rt.supervisor === 'systemd') {
-    if (rt.router === 'caddy' && put(join(rt.unitDir, ROUTER_UNIT_NAME), renderRouterUnit({ caddyPath: rt.caddyPath, stateDir: store.root }), 0o644)) {
-      unitsChanged = true;
+    if (rt.router === 'caddy') {
+      const unitOpts = { caddyPath: rt.caddyPath, stateDir: store.root };
+      if (put(join(rt.unitDir, ROUTER_UNIT_NAME), renderRouterUnit(unitOpts, 'apps'), 0o644)) unitsChanged = true;
+      if (put(join(rt.unitDir, ROUTER_FRONT_UNIT_NAME), renderRouterUnit(unitOpts, 'front'), 0o644)) unitsChanged = true;
     }
     // The tunnel unit, once cloudflared is installed (its ingress file is written below).
     if (existsSync(rt.cloudflaredPath) && put(join(rt.unitDir, TUNNEL_UNIT_NAME), renderTunnelUnit({ cloudflaredPath: rt.cloudflaredPath, stateDir: store.root }), 0o644)) {
@@ -96,13 +98,18 @@ export async function regenerate(runtime: Runtime): Promise<RegenerateReport> {
   }
 
   if (rt.router === 'caddy') {
-    const routes = engine.routesFromSlots();
-    const config = renderCaddyConfig(routes, { adminListen: rt.caddyAdmin });
-    if (put(caddyConfigPath(store.root), `${JSON.stringify(config, null, 2)}\n`, 0o644)) {
-      const admin = createCaddyAdminClient(rt.caddyAdmin, { timeoutMs: 5_000 });
+    const configs = renderRouterConfigs(engine.routesFromSlots(), { stateDir: store.root, adminAddress: rt.caddyAdmin });
+    // The apps tier first: the front proxies to the sockets it opens.
+    const tiers = [
+      { name: 'apps', file: caddyConfigPath(store.root), admin: rt.caddyAdmin, config: configs.apps },
+      { name: 'front', file: frontConfigPath(store.root), admin: frontAdminAddress(store.root), config: configs.front },
+    ];
+    for (const t of tiers) {
+      if (!put(t.file, `${JSON.stringify(t.config, null, 2)}\n`, 0o644)) continue;
+      const admin = createCaddyAdminClient(t.admin, { timeoutMs: 5_000 });
       if (await admin.ping()) {
-        await admin.load(config);
-        report.lines.push('router config loaded into the running router');
+        await admin.load(t.config);
+        report.lines.push(`router config loaded into the running router (${t.name} tier)`);
       }
     }
   }

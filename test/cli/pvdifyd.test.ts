@@ -247,6 +247,7 @@ describe('pvdifyd regenerate-units (systemd supervisor, caddy router)', () => {
   const TUNNEL_UNIT = 'cloudflared-pvdify.service';
   const UNITS = [
     'pvdify-router.service',
+    'pvdify-router-front.service',
     'pvdify-shop-web@blue-1.service',
     'pvdify-shop-web@blue-2.service',
     'pvdify-shop-worker@blue-1.service',
@@ -347,6 +348,9 @@ describe('pvdifyd regenerate-units (systemd supervisor, caddy router)', () => {
     const caddy = readFileSync(join(env.stateDir, 'router', 'caddy.json'), 'utf8');
     JSON.parse(caddy);
     for (const port of [instancePort(3000, 'blue', 1), instancePort(3000, 'blue', 2)]) assert.ok(caddy.includes(`127.0.0.1:${port}`), `caddy.json lacks upstream ${port}`);
+    // The front tier listens on the router port and proxies to the app's socket.
+    const front = readFileSync(join(env.stateDir, 'router', 'front.json'), 'utf8');
+    assert.ok(front.includes('"127.0.0.1:3000"') && front.includes(`unix/${join(env.stateDir, 'router', 'sock', 'shop.sock')}`), front);
     assert.match(readFileSync(join(env.stateDir, 'tunnels', 'pvdify-apps.yml'), 'utf8'), /hostname: shop\.example\.com\n\s+service: http:\/\/127\.0\.0\.1:3000\n/);
     const web1 = readFileSync(join(unitDir, 'pvdify-shop-web@blue-1.service'), 'utf8');
     assert.ok(web1.includes('ghcr.io/org/shop:v1'));
@@ -356,8 +360,9 @@ describe('pvdifyd regenerate-units (systemd supervisor, caddy router)', () => {
     assert.match(r.stdout, /^systemctl daemon-reload$/m);
     assert.match(r.stdout, /^(\d+) file\(s\) changed, \d+ unchanged$/m);
     const changed = Number(/^(\d+) file\(s\) changed/m.exec(r.stdout)?.[1]);
-    // 4 units + the tunnel unit (cloudflared is installed) + 2 env files + caddy.json + the tunnel config.
-    assert.equal(changed, 9, r.stdout);
+    // 5 units (3 instances, 2 router tiers) + the tunnel unit (cloudflared is installed) + 2 env
+    // files + caddy.json + front.json + the tunnel config.
+    assert.equal(changed, 11, r.stdout);
     // The tunnel's hostnames changed (none → shop.example.com): cloudflared is restarted, nothing else.
     assert.deepEqual(await systemctl.argvs(), [['daemon-reload'], ['restart', '--', TUNNEL_UNIT]]);
   });

@@ -206,13 +206,16 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
 }
 
 /**
- * The CLI starts Caddy detached (`router/caddy.pid`). Stop it as an operator would
- * (`pvdifyd router stop`); if that fails, with the same function in-process; and if the pid
- * still runs our config after that, SIGKILL it.
+ * The CLI starts the router's two Caddy processes detached (`router/caddy.pid`, `front.pid`).
+ * Stop them as an operator would (`pvdifyd router stop`); if that fails, with the same function
+ * in-process; and if a pid still runs our config after that, SIGKILL it.
  */
 async function stopRouterHard(stateDir: string, adminAddress: string, env: Record<string, string>): Promise<void> {
-  const pidFile = join(stateDir, 'router', 'caddy.pid');
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).split('\n')[0]);
+  const pids: number[] = [];
+  for (const f of ['caddy.pid', 'front.pid']) {
+    const pid = Number((await readFile(join(stateDir, 'router', f), 'utf8').catch(() => '')).split('\n')[0]);
+    if (Number.isInteger(pid) && pid > 1) pids.push(pid);
+  }
   const cli = await runNode(PVDIFYD_BIN, ['router', 'stop'], env, 30_000);
   let problem: unknown = null;
   if (cli.code !== 0) {
@@ -222,7 +225,7 @@ async function stopRouterHard(stateDir: string, adminAddress: string, env: Recor
       problem = e;
     }
   }
-  if (Number.isInteger(pid) && pid > 1) {
+  for (const pid of pids) {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     if (cmdline.includes(join(stateDir, 'router'))) {
       process.kill(pid, 'SIGKILL');

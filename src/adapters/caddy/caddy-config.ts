@@ -1,10 +1,25 @@
 /**
- * Pure rendering of the router's Caddy JSON config from the routing table, and the way back
+ * Pure rendering of the router's two Caddy configs from the routing table, and the way back
  * (`routesFromCaddyConfig`) so `current()` reports what the running Caddy actually serves.
  *
- * One HTTP server per app, listening on 127.0.0.1:<bindPort>. Each server's first handler is a
- * `vars` handler carrying the app name and health path: that keeps the table recoverable from
- * the running config even for an app with zero upstreams (whose server only answers 503).
+ * The router is two Caddy processes, so that a deploy never touches a TCP listener:
+ *
+ *   front (`router/front.json`)  one server per app on 127.0.0.1:<bindPort> (cloudflared's
+ *                                target), proxying every request to the app's unix socket. It
+ *                                changes only when an app is created or deleted.
+ *   apps  (`router/caddy.json`)  one server per app on `router/sock/<app>.sock`, reverse proxy
+ *                                to the live colour's instance ports with health checks. Every
+ *                                switch reloads it.
+ *
+ * Why: on a reload Caddy 2.6 opens a *new* TCP socket with SO_REUSEPORT and closes the old one,
+ * and Linux resets the connections still queued on the closed socket; its unix sockets are
+ * instead handed over as the same socket (a dup'd fd), so nothing queued is lost. The front
+ * opens a fresh unix connection per request (no keep-alive), so a reload of the apps tier never
+ * closes a connection a request is about to use.
+ *
+ * Each apps-tier server's first handler is a `vars` handler carrying the app name, router port
+ * and health path: that keeps the table recoverable from the running config even for an app with
+ * zero upstreams (whose server only answers 503).
  */
 import { ExternalToolError, InvalidInputError } from '../../core/errors.ts';
 import { SLOT_NAME_RE } from '../../core/names.ts';
@@ -22,6 +37,8 @@ export type AdminAddress = { kind: 'unix'; socketPath: string; listen: string } 
 export interface CaddyRenderOptions {
   /** `unix//abs/path/admin.sock` or `127.0.0.1:<port>`. */
   adminListen: string;
+  /** Absolute directory of the per-app unix sockets between the two tiers (`router/sock`). */
+  socketDir: string;
   /** Active health check interval (Go duration). Default `10s`. */
   healthInterval?: string;
   /** Active health check timeout. Default `5s`. */
@@ -67,6 +84,18 @@ export function parseAdminAddress(listen: string): AdminAddress {
     );
   }
   return { kind: 'tcp', host: '127.0.0.1', port, listen };
+}
+
+/** The unix socket the apps tier serves `app` on, and the front proxies `app`'s port to. */
+export function appSocketPath(socketDir: string, app: string): string {
+  const path = `${socketDir.replace(/\/+$/, '')}/${app}.sock`;
+  if (!path.startsWith('/') || Buffer.byteLength(path) > 107) {
+    throw new InvalidInputError(
+      `the router socket ${JSON.stringify(path)} is longer than the 107 bytes a unix socket path may have`,
+      'use a shorter state directory (PVDIFY_STATE_DIR), such as /var/lib/pvdify',
+    );
+  }
+  return path;
 }
 
 function isPort(n: unknown): n is number {
@@ -119,8 +148,8 @@ export function noUpstreamBody(app: string): string {
   return `503 Service Unavailable: app ${app} has no running web instances (deploy it, or scale web above 0)\n`;
 }
 
-function serverFor(route: RouteSpec, d: { interval: string; timeout: string; tryDuration: string }): CaddyServer {
-  const meta = { handler: 'vars', pvdify_app: route.app, pvdify_health_path: route.healthPath };
+function serverFor(route: RouteSpec, socketDir: string, d: { interval: string; timeout: string; tryDuration: string }): CaddyServer {
+  const meta = { handler: 'vars', pvdify_app: route.app, pvdify_bind_port: route.bindPort, pvdify_health_path: route.healthPath };
   const handler: Record<string, unknown> =
     route.upstreams.length === 0
       ? {
@@ -132,6 +161,9 @@ function serverFor(route: RouteSpec, d: { interval: string; timeout: string; try
       : {
           handler: 'reverse_proxy',
           upstreams: route.upstreams.map((p) => ({ dial: `127.0.0.1:${p}` })),
+          // A request arriving over the unix socket has no client address, so Caddy would drop
+          // the X-Forwarded-* headers; the front (the only writer of this socket) set them.
+          headers: { request: { set: Object.fromEntries(FORWARDED_HEADERS.map((h) => [h, [`{http.request.header.${h}}`]])) } },
           load_balancing: {
             selection_policy: { policy: 'round_robin' },
             // A dial error (an instance that just stopped) is retried on the next upstream.
@@ -148,13 +180,15 @@ function serverFor(route: RouteSpec, d: { interval: string; timeout: string; try
           },
         };
   return {
-    listen: [`127.0.0.1:${route.bindPort}`],
+    listen: [`unix/${appSocketPath(socketDir, route.app)}`],
     automatic_https: { disable: true },
     routes: [{ handle: [meta, handler] }],
   };
 }
 
-/** The complete Caddy config for `routes` (validated first). Deterministic: same input, same JSON. */
+const FORWARDED_HEADERS = ['X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host'] as const;
+
+/** The apps tier's config for `routes` (validated first). Deterministic: same input, same JSON. */
 export function renderCaddyConfig(routes: readonly RouteSpec[], opts: CaddyRenderOptions): CaddyConfig {
   const admin = parseAdminAddress(opts.adminListen);
   const sorted = validateRoutes(routes);
@@ -164,12 +198,55 @@ export function renderCaddyConfig(routes: readonly RouteSpec[], opts: CaddyRende
     tryDuration: duration(opts.tryDuration, '5s', 'tryDuration'),
   };
   const servers: Record<string, CaddyServer> = {};
-  for (const r of sorted) servers[`${SERVER_PREFIX}${r.app}`] = serverFor(r, d);
+  for (const r of sorted) servers[`${SERVER_PREFIX}${r.app}`] = serverFor(r, opts.socketDir, d);
   return {
     // persist=false: caddy.json in the state dir is the only saved copy, not Caddy's autosave.
     admin: { listen: admin.listen, config: { persist: false } },
     apps: { http: opts.gracePeriod === undefined ? { servers } : { grace_period: duration(opts.gracePeriod, '30s', 'gracePeriod'), servers } },
   };
+}
+
+export interface FrontRenderOptions {
+  /** The front's own admin API (`unix//<state>/router/front-admin.sock`). */
+  adminListen: string;
+  socketDir: string;
+  /**
+   * How long a request waits for the apps tier's socket to accept (while that Caddy restarts).
+   * Default `10s`.
+   */
+  tryDuration?: string;
+}
+
+/**
+ * The front tier's config: 127.0.0.1:<bindPort> → the app's unix socket. It depends only on the
+ * set of (app, bindPort), so deploys, scaling and restarts leave it (and its TCP listeners) alone.
+ */
+export function renderFrontConfig(routes: readonly RouteSpec[], opts: FrontRenderOptions): CaddyConfig {
+  const admin = parseAdminAddress(opts.adminListen);
+  const tryDuration = duration(opts.tryDuration, '10s', 'tryDuration');
+  const servers: Record<string, CaddyServer> = {};
+  for (const r of validateRoutes(routes)) {
+    servers[`${SERVER_PREFIX}${r.app}`] = {
+      listen: [`127.0.0.1:${r.bindPort}`],
+      automatic_https: { disable: true },
+      routes: [
+        {
+          handle: [
+            {
+              handler: 'reverse_proxy',
+              upstreams: [{ dial: `unix/${appSocketPath(opts.socketDir, r.app)}` }],
+              // One connection per request: an apps-tier reload then never closes a pooled
+              // connection under a request (unix connects cost microseconds).
+              transport: { protocol: 'http', keep_alive: { enabled: false } },
+              // Only dial errors are retried (nothing was sent): the apps tier restarting.
+              load_balancing: { try_duration: tryDuration, try_interval: '50ms' },
+            },
+          ],
+        },
+      ],
+    };
+  }
+  return { admin: { listen: admin.listen, config: { persist: false } }, apps: { http: { servers } } };
 }
 
 function obj(v: unknown): Record<string, unknown> | null {
@@ -198,14 +275,14 @@ export function routesFromCaddyConfig(config: unknown): RouteSpec[] {
     };
     const server = obj(value) ?? bad('is not an object');
     const listen = server.listen;
-    const bindPort = Array.isArray(listen) && listen.length === 1 ? portOf(listen[0]) : null;
-    if (bindPort === null) bad('does not listen on one 127.0.0.1 port');
+    if (!(Array.isArray(listen) && listen.length === 1 && typeof listen[0] === 'string' && listen[0].startsWith('unix/'))) bad('does not listen on one unix socket');
     const routes = server.routes;
     const handle = Array.isArray(routes) ? obj(routes[0])?.handle : undefined;
     if (!Array.isArray(handle)) bad('has no handlers');
     const handlers = (handle as unknown[]).map((h) => obj(h) ?? {});
     const meta = handlers.find((h) => h.handler === 'vars' && typeof h.pvdify_app === 'string');
     if (!meta || typeof meta.pvdify_health_path !== 'string') bad('lacks the pvdify vars handler');
+    const bindPort = isPort(meta?.pvdify_bind_port) ? meta.pvdify_bind_port : bad('has no router port in its vars handler');
     const proxy = handlers.find((h) => h.handler === 'reverse_proxy');
     const upstreams: number[] = [];
     if (proxy) {
@@ -216,7 +293,7 @@ export function routesFromCaddyConfig(config: unknown): RouteSpec[] {
         upstreams.push(p as number);
       }
     }
-    out.push({ app: String(meta?.pvdify_app), bindPort: bindPort as number, upstreams, healthPath: String(meta?.pvdify_health_path) });
+    out.push({ app: String(meta?.pvdify_app), bindPort, upstreams, healthPath: String(meta?.pvdify_health_path) });
   }
   return out.sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0));
 }

@@ -1,7 +1,14 @@
 /**
- * Running Caddy itself: `caddy run --config <stateDir>/router/caddy.json`.
+ * Running the router: two Caddy processes (see caddy-config.ts for why), each
+ * `caddy run --config <stateDir>/router/<config>`:
  *
- * Two ways, one pidfile (`router/caddy.pid`: the pid, then `detached` or `supervised <pid>`):
+ *   apps   router/caddy.json, caddy.pid, caddy.log — admin API at the configured address
+ *   front  router/front.json, front.pid, front.log — admin API at router/front-admin.sock
+ *
+ * The apps tier starts first (the front proxies to its sockets) and stops last. Everything
+ * below acts on both; a router "runs" when both do.
+ *
+ * Two ways, one pidfile per tier (the pid, then `detached` or `supervised <pid>`):
  * - `createCaddyProcess` (used by `pvdifyd serve`): Caddy is our child; if it dies it is
  *   restarted with exponential backoff; `stop()` sends SIGTERM, then SIGKILL after a timeout.
  * - `startRouterDetached` (used by `pvdifyd router start`): Caddy is spawned in its own session
@@ -21,8 +28,9 @@ import { ConflictError, ExternalToolError } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/ports/clock.ts';
 import { createCaddyAdminClient } from './admin-client.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
-import { parseAdminAddress, renderCaddyConfig } from './caddy-config.ts';
-import { caddyConfigPath } from './caddy-router.ts';
+import { parseAdminAddress, renderCaddyConfig, renderFrontConfig, routesFromCaddyConfig } from './caddy-config.ts';
+import { caddyConfigPath, frontAdminAddress, frontConfigPath, routerSocketDir } from './caddy-router.ts';
+import { enableListenerHandover } from '../host/listener-handover.ts';
 
 type CaddyChild = ReturnType<typeof spawnCaddy>;
 
@@ -38,7 +46,11 @@ export interface RouterProcessOptions {
   stopTimeoutMs?: number;
 }
 
-export interface RouterStatus {
+/** The two Caddy processes of the router, in start order. */
+export type RouterTier = 'apps' | 'front';
+const TIERS: readonly RouterTier[] = ['apps', 'front'];
+
+export interface TierStatus {
   running: boolean;
   pid: number | null;
   mode: 'detached' | 'supervised' | null;
@@ -50,18 +62,27 @@ export interface RouterStatus {
   stalePidFile: boolean;
 }
 
+/** The apps tier's figures at the top level (pid, mode, files); both tiers under `tiers`. */
+export interface RouterStatus extends TierStatus {
+  tiers: Record<RouterTier, TierStatus>;
+}
+
 interface PidFile {
   pid: number;
   mode: 'detached' | 'supervised';
   owner: number | null;
 }
 
-const paths = (stateDir: string) => ({
+const paths = (stateDir: string, tier: RouterTier = 'apps') => ({
   dir: join(stateDir, 'router'),
-  config: caddyConfigPath(stateDir),
-  pid: join(stateDir, 'router', 'caddy.pid'),
-  log: join(stateDir, 'router', 'caddy.log'),
+  config: tier === 'apps' ? caddyConfigPath(stateDir) : frontConfigPath(stateDir),
+  pid: join(stateDir, 'router', tier === 'apps' ? 'caddy.pid' : 'front.pid'),
+  log: join(stateDir, 'router', tier === 'apps' ? 'caddy.log' : 'front.log'),
 });
+
+function adminOf(opts: RouterProcessOptions, tier: RouterTier): string {
+  return tier === 'apps' ? opts.adminAddress : frontAdminAddress(opts.stateDir);
+}
 
 async function readPidFile(file: string): Promise<PidFile | null> {
   const text = await readFile(file, 'utf8').catch(() => null);
@@ -89,32 +110,50 @@ export async function isRouterProcess(pid: number, configPath: string): Promise<
   return cmdline.split('\0').includes(configPath);
 }
 
+async function readJsonObject(file: string): Promise<Record<string, unknown> | null> {
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text === null) return null;
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Makes sure `router/caddy.json` exists and names `adminAddress` as its admin endpoint (an empty
- * routing table when missing), so `caddy run` comes up with an admin API we can reach.
+ * Makes sure both tiers' configs exist and name their admin endpoints, so `caddy run` comes up
+ * with an admin API we can reach. A missing apps config starts as an empty table; a missing
+ * front config is derived from the apps config (the same apps on the same ports), so a router
+ * restarted from its files serves what it served before. Returns the apps config's path.
  */
 export async function ensureRouterConfig(stateDir: string, adminAddress: string): Promise<string> {
-  const p = paths(stateDir);
+  const p = paths(stateDir, 'apps');
   parseAdminAddress(adminAddress);
-  const text = await readFile(p.config, 'utf8').catch(() => null);
-  let config: Record<string, unknown> | null = null;
-  if (text !== null) {
-    try {
-      const parsed = JSON.parse(text) as unknown;
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) config = parsed as Record<string, unknown>;
-    } catch {
-      config = null;
+  const socketDir = routerSocketDir(stateDir);
+  await mkdir(socketDir, { recursive: true, mode: 0o750 });
+  const apps = await readJsonObject(p.config);
+  if (apps === null) {
+    // Missing or unreadable: start empty; the next apply from the app slots fills it in.
+    await writeFileAtomic(p.config, `${JSON.stringify(renderCaddyConfig([], { adminListen: adminAddress, socketDir }), null, 2)}\n`);
+  } else {
+    const admin = (apps.admin ?? {}) as Record<string, unknown>;
+    if (admin.listen !== adminAddress) {
+      apps.admin = { ...admin, listen: adminAddress, config: { persist: false } };
+      await writeFileAtomic(p.config, `${JSON.stringify(apps, null, 2)}\n`);
     }
   }
-  if (config === null) {
-    // Missing or unreadable: start empty; the next apply from the app slots fills it in.
-    await writeFileAtomic(p.config, `${JSON.stringify(renderCaddyConfig([], { adminListen: adminAddress }), null, 2)}\n`);
-    return p.config;
-  }
-  const admin = (config.admin ?? {}) as Record<string, unknown>;
-  if (admin.listen !== adminAddress) {
-    config.admin = { ...admin, listen: adminAddress, config: { persist: false } };
-    await writeFileAtomic(p.config, `${JSON.stringify(config, null, 2)}\n`);
+  const frontFile = paths(stateDir, 'front').config;
+  const front = await readJsonObject(frontFile);
+  const frontAdmin = frontAdminAddress(stateDir);
+  if (front === null || (front.admin as Record<string, unknown> | undefined)?.listen !== frontAdmin) {
+    let routes: ReturnType<typeof routesFromCaddyConfig> = [];
+    try {
+      routes = routesFromCaddyConfig(apps);
+    } catch {
+      // An apps config in a shape we did not write: the front starts empty until the next apply.
+    }
+    await writeFileAtomic(frontFile, `${JSON.stringify(renderFrontConfig(routes, { adminListen: frontAdmin, socketDir }), null, 2)}\n`);
   }
   return p.config;
 }
@@ -148,8 +187,8 @@ async function removeStaleSocket(adminAddress: string): Promise<void> {
   if (a.kind === 'unix') await rm(a.socketPath, { force: true });
 }
 
-function spawnCaddy(opts: RouterProcessOptions, detached: boolean) {
-  const p = paths(opts.stateDir);
+function spawnCaddy(opts: RouterProcessOptions, detached: boolean, tier: RouterTier) {
+  const p = paths(opts.stateDir, tier);
   // An fd (not execa's `{file}`, which pipes through this process) so a detached Caddy keeps
   // its log after we exit. execa's types only list fds 3-9; at runtime any open fd is passed on.
   const fd = openSync(p.log, 'a', 0o640) as 3;
@@ -173,21 +212,22 @@ function spawnCaddy(opts: RouterProcessOptions, detached: boolean) {
   }
 }
 
-async function waitForAdmin(opts: RouterProcessOptions, alive: () => Promise<boolean>): Promise<void> {
-  const admin = createCaddyAdminClient(opts.adminAddress, { timeoutMs: 2000 });
+async function waitForAdmin(opts: RouterProcessOptions, tier: RouterTier, alive: () => Promise<boolean>): Promise<void> {
+  const admin = createCaddyAdminClient(adminOf(opts, tier), { timeoutMs: 2000 });
   const deadline = performance.now() + (opts.readyTimeoutMs ?? 15_000);
   while (performance.now() < deadline) {
     if (await admin.ping()) return;
     if (!(await alive())) {
-      throw new ExternalToolError('caddy', `caddy exited while starting: ${await logTail(paths(opts.stateDir).log)}`, `see ${paths(opts.stateDir).log}`);
+      const log = paths(opts.stateDir, tier).log;
+      throw new ExternalToolError('caddy', `caddy (${tier} tier) exited while starting: ${await logTail(log)}`, `see ${log}`);
     }
-    await delay(100);
+    await delay(25);
   }
-  throw new ExternalToolError('caddy', `caddy's admin API did not answer within ${opts.readyTimeoutMs ?? 15_000} ms`, `see ${paths(opts.stateDir).log}`);
+  throw new ExternalToolError('caddy', `caddy's admin API (${tier} tier) did not answer within ${opts.readyTimeoutMs ?? 15_000} ms`, `see ${paths(opts.stateDir, tier).log}`);
 }
 
-async function liveRouter(opts: RouterProcessOptions): Promise<{ pidFile: PidFile | null; live: boolean }> {
-  const p = paths(opts.stateDir);
+async function liveRouter(opts: RouterProcessOptions, tier: RouterTier): Promise<{ pidFile: PidFile | null; live: boolean }> {
+  const p = paths(opts.stateDir, tier);
   const pidFile = await readPidFile(p.pid);
   if (pidFile === null) return { pidFile, live: false };
   return { pidFile, live: await isRouterProcess(pidFile.pid, p.config) };
@@ -216,11 +256,10 @@ async function killAndWait(pid: number, configPath: string, timeoutMs: number): 
   throw new ExternalToolError('caddy', `caddy (pid ${pid}) did not exit after SIGKILL`);
 }
 
-/** `pvdifyd router status`. */
-export async function routerStatus(opts: RouterProcessOptions): Promise<RouterStatus> {
-  const p = paths(opts.stateDir);
-  const { pidFile, live } = await liveRouter(opts);
-  const adminReachable = await createCaddyAdminClient(opts.adminAddress, { timeoutMs: 2000 }).ping();
+async function tierStatus(opts: RouterProcessOptions, tier: RouterTier): Promise<TierStatus> {
+  const p = paths(opts.stateDir, tier);
+  const { pidFile, live } = await liveRouter(opts, tier);
+  const adminReachable = await createCaddyAdminClient(adminOf(opts, tier), { timeoutMs: 2000 }).ping();
   return {
     running: live,
     pid: live && pidFile ? pidFile.pid : null,
@@ -233,19 +272,25 @@ export async function routerStatus(opts: RouterProcessOptions): Promise<RouterSt
   };
 }
 
-/**
- * `pvdifyd router start`: starts Caddy detached and returns once its admin API answers. A router
- * that is already running is left alone (`alreadyRunning`).
- */
-export async function startRouterDetached(opts: RouterProcessOptions): Promise<{ pid: number; alreadyRunning: boolean }> {
-  const p = paths(opts.stateDir);
-  const log = (opts.log ?? silentLogger).child({ component: 'caddy-process' });
-  const { pidFile, live } = await liveRouter(opts);
+/** `pvdifyd router status`: running and reachable only when both tiers are. */
+export async function routerStatus(opts: RouterProcessOptions): Promise<RouterStatus> {
+  const [apps, front] = await Promise.all(TIERS.map((t) => tierStatus(opts, t))) as [TierStatus, TierStatus];
+  return {
+    ...apps,
+    running: apps.running && front.running,
+    adminReachable: apps.adminReachable && front.adminReachable,
+    stalePidFile: apps.stalePidFile || front.stalePidFile,
+    tiers: { apps, front },
+  };
+}
+
+async function startTierDetached(opts: RouterProcessOptions, tier: RouterTier): Promise<{ pid: number; alreadyRunning: boolean }> {
+  const p = paths(opts.stateDir, tier);
+  const log = (opts.log ?? silentLogger).child({ component: 'caddy-process', tier });
+  const { pidFile, live } = await liveRouter(opts, tier);
   if (live && pidFile) return { pid: pidFile.pid, alreadyRunning: true };
-  await mkdir(p.dir, { recursive: true });
-  await ensureRouterConfig(opts.stateDir, opts.adminAddress);
-  await removeStaleSocket(opts.adminAddress);
-  const child = spawnCaddy(opts, true);
+  await removeStaleSocket(adminOf(opts, tier));
+  const child = spawnCaddy(opts, true, tier);
   const pid = child.pid;
   if (pid === undefined) {
     const r = await child;
@@ -258,35 +303,61 @@ export async function startRouterDetached(opts: RouterProcessOptions): Promise<{
   child.unref();
   await writePidFile(p.pid, { pid, mode: 'detached', owner: null });
   try {
-    await waitForAdmin(opts, async () => !exited && (await isRouterProcess(pid, p.config)));
+    await waitForAdmin(opts, tier, async () => !exited && (await isRouterProcess(pid, p.config)));
   } catch (e) {
     if (!exited) await killAndWait(pid, p.config, opts.stopTimeoutMs ?? 10_000).catch(() => {});
     await rm(p.pid, { force: true });
     throw e;
   }
-  log.info({ pid }, 'router started (detached)');
+  log.info({ pid }, 'router tier started (detached)');
   return { pid, alreadyRunning: false };
 }
 
 /**
- * `pvdifyd router stop`: SIGTERM to the Caddy named by the pidfile, SIGKILL after the timeout.
- * A router supervised by a running `pvdifyd serve` is refused: that supervisor would restart it.
+ * `pvdifyd router start`: starts whichever tier is not running, detached, and returns once both
+ * admin APIs answer; `pid` is the apps tier's. A router already running is left alone.
  */
-export async function stopRouter(opts: RouterProcessOptions): Promise<{ stopped: boolean; pid: number | null; forced: boolean }> {
-  const p = paths(opts.stateDir);
-  const log = (opts.log ?? silentLogger).child({ component: 'caddy-process' });
-  const { pidFile, live } = await liveRouter(opts);
+export async function startRouterDetached(opts: RouterProcessOptions): Promise<{ pid: number; alreadyRunning: boolean }> {
+  await mkdir(paths(opts.stateDir).dir, { recursive: true });
+  await ensureRouterConfig(opts.stateDir, opts.adminAddress);
+  await enableListenerHandover(opts.log ?? silentLogger);
+  const apps = await startTierDetached(opts, 'apps');
+  const front = await startTierDetached(opts, 'front');
+  return { pid: apps.pid, alreadyRunning: apps.alreadyRunning && front.alreadyRunning };
+}
+
+/** Refuses when a live `pvdifyd serve` other than us supervises this tier: it would restart it. */
+async function refuseIfSupervised(opts: RouterProcessOptions, tier: RouterTier): Promise<void> {
+  const { pidFile, live } = await liveRouter(opts, tier);
+  if (live && pidFile?.mode === 'supervised' && pidFile.owner !== null && pidFile.owner !== process.pid && processExists(pidFile.owner)) {
+    throw new ConflictError(`the router is supervised by pvdifyd serve (pid ${pidFile.owner})`, 'stop the pvdifyd service instead');
+  }
+}
+
+async function stopTier(opts: RouterProcessOptions, tier: RouterTier): Promise<{ stopped: boolean; pid: number | null; forced: boolean }> {
+  const p = paths(opts.stateDir, tier);
+  const log = (opts.log ?? silentLogger).child({ component: 'caddy-process', tier });
+  const { pidFile, live } = await liveRouter(opts, tier);
   if (pidFile === null || !live) {
     await rm(p.pid, { force: true });
     return { stopped: false, pid: null, forced: false };
   }
-  if (pidFile.mode === 'supervised' && pidFile.owner !== null && pidFile.owner !== process.pid && processExists(pidFile.owner)) {
-    throw new ConflictError(`the router is supervised by pvdifyd serve (pid ${pidFile.owner})`, 'stop the pvdifyd service instead');
-  }
   const { forced } = await killAndWait(pidFile.pid, p.config, opts.stopTimeoutMs ?? 10_000);
   await rm(p.pid, { force: true });
-  log.info({ pid: pidFile.pid, forced }, 'router stopped');
+  log.info({ pid: pidFile.pid, forced }, 'router tier stopped');
   return { stopped: true, pid: pidFile.pid, forced };
+}
+
+/**
+ * `pvdifyd router stop`: SIGTERM to each tier named by its pidfile (front first), SIGKILL after
+ * the timeout; `pid` is the apps tier's. A router supervised by a running `pvdifyd serve` is
+ * refused: that supervisor would restart it.
+ */
+export async function stopRouter(opts: RouterProcessOptions): Promise<{ stopped: boolean; pid: number | null; forced: boolean }> {
+  for (const tier of TIERS) await refuseIfSupervised(opts, tier);
+  const front = await stopTier(opts, 'front');
+  const apps = await stopTier(opts, 'apps');
+  return { stopped: apps.stopped || front.stopped, pid: apps.pid ?? front.pid, forced: apps.forced || front.forced };
 }
 
 function processExists(pid: number): boolean {
@@ -300,7 +371,7 @@ function processExists(pid: number): boolean {
 
 export type CaddyProcessState = 'stopped' | 'starting' | 'running' | 'restarting' | 'stopping';
 
-export interface CaddyProcessStatus {
+export interface TierProcessStatus {
   state: CaddyProcessState;
   pid: number | null;
   /** Unexpected exits since start(). */
@@ -308,9 +379,20 @@ export interface CaddyProcessStatus {
   lastExit: { code: number | null; signal: string | null; at: string } | null;
 }
 
-/** Caddy as a supervised child of this process (`pvdifyd serve`). */
+/** The apps tier's figures at the top level, both tiers under `tiers`. */
+export interface CaddyProcessStatus extends TierProcessStatus {
+  tiers: Record<RouterTier, TierProcessStatus>;
+}
+
+interface TierProcess {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): TierProcessStatus;
+}
+
+/** The router's two Caddy processes as supervised children of this process (`pvdifyd serve`). */
 export interface CaddyProcess {
-  /** Spawns Caddy and resolves once its admin API answers. */
+  /** Spawns both tiers and resolves once their admin APIs answer. */
   start(): Promise<void>;
   /** SIGTERM, then SIGKILL after the timeout; no restart afterwards. */
   stop(): Promise<void>;
@@ -327,19 +409,51 @@ export interface CaddyProcessOptions extends RouterProcessOptions {
 }
 
 export function createCaddyProcess(opts: CaddyProcessOptions): CaddyProcess {
-  const p = paths(opts.stateDir);
-  const log = (opts.log ?? silentLogger).child({ component: 'caddy-process' });
+  const tiers = { apps: createTierProcess(opts, 'apps'), front: createTierProcess(opts, 'front') };
+  return {
+    async start() {
+      const running = await Promise.all(TIERS.map((t) => liveRouter(opts, t)));
+      const found = running.find((r) => r.live && r.pidFile);
+      if (found?.pidFile) {
+        throw new ConflictError(`a router is already running (pid ${found.pidFile.pid}, ${found.pidFile.mode})`, 'stop it with `pvdifyd router stop` first');
+      }
+      await mkdir(paths(opts.stateDir).dir, { recursive: true });
+      await ensureRouterConfig(opts.stateDir, opts.adminAddress);
+      await enableListenerHandover(opts.log ?? silentLogger);
+      await tiers.apps.start();
+      try {
+        await tiers.front.start();
+      } catch (e) {
+        await tiers.apps.stop();
+        throw e;
+      }
+    },
+    async stop() {
+      await tiers.front.stop();
+      await tiers.apps.stop();
+    },
+    status() {
+      const apps = tiers.apps.status();
+      const front = tiers.front.status();
+      return { ...apps, tiers: { apps, front } };
+    },
+  };
+}
+
+function createTierProcess(opts: CaddyProcessOptions, tier: RouterTier): TierProcess {
+  const p = paths(opts.stateDir, tier);
+  const log = (opts.log ?? silentLogger).child({ component: 'caddy-process', tier });
   let state: CaddyProcessState = 'stopped';
   let child: CaddyChild | null = null;
   let restarts = 0;
   let crashes = 0;
-  let lastExit: CaddyProcessStatus['lastExit'] = null;
+  let lastExit: TierProcessStatus['lastExit'] = null;
   let timer: NodeJS.Timeout | null = null;
   let supervising = false;
 
   async function spawnOnce(): Promise<void> {
-    await removeStaleSocket(opts.adminAddress);
-    const c = spawnCaddy(opts, false);
+    await removeStaleSocket(adminOf(opts, tier));
+    const c = spawnCaddy(opts, false, tier);
     child = c;
     const startedAt = performance.now();
     let exited = false;
@@ -351,7 +465,7 @@ export function createCaddyProcess(opts: CaddyProcessOptions): CaddyProcess {
       // A failed first start is the caller's to report; only a router that came up is restarted.
       if (supervising && (state === 'running' || state === 'starting')) onCrash(performance.now() - startedAt);
     });
-    await waitForAdmin(opts, async () => !exited);
+    await waitForAdmin(opts, tier, async () => !exited);
   }
 
   function onCrash(uptimeMs: number): void {
@@ -376,12 +490,6 @@ export function createCaddyProcess(opts: CaddyProcessOptions): CaddyProcess {
   return {
     async start() {
       if (state !== 'stopped') throw new ConflictError(`the router is already ${state}`);
-      const { pidFile, live } = await liveRouter(opts);
-      if (live && pidFile) {
-        throw new ConflictError(`a router is already running (pid ${pidFile.pid}, ${pidFile.mode})`, 'stop it with `pvdifyd router stop` first');
-      }
-      await mkdir(p.dir, { recursive: true });
-      await ensureRouterConfig(opts.stateDir, opts.adminAddress);
       state = 'starting';
       restarts = 0;
       crashes = 0;
@@ -395,7 +503,7 @@ export function createCaddyProcess(opts: CaddyProcessOptions): CaddyProcess {
       }
       state = 'running';
       supervising = true;
-      log.info({ pid: child?.pid }, 'router started');
+      log.info({ pid: child?.pid }, 'router tier started');
     },
     async stop() {
       if (state === 'stopped') return;
@@ -405,7 +513,7 @@ export function createCaddyProcess(opts: CaddyProcessOptions): CaddyProcess {
       timer = null;
       await stopChild();
       state = 'stopped';
-      log.info('router stopped');
+      log.info('router tier stopped');
     },
     status() {
       return { state, pid: child?.pid ?? null, restarts, lastExit };

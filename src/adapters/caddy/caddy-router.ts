@@ -1,51 +1,114 @@
 /**
- * The Router port over Caddy: the whole config is rendered from the routing table, written to
- * `router/caddy.json` (so a restarted Caddy serves the same table) and loaded through the admin
- * API in one `POST /load`. Caddy starts the new servers on the same listeners before it shuts
+ * The Router port over Caddy's two tiers (see caddy-config.ts): the apps tier's config is
+ * rendered from the routing table, written to `router/caddy.json` (so a restarted Caddy serves the
+ * same table) and loaded through its admin API in one `POST /load`; the front tier's config
+ * (`router/front.json`) is rewritten and loaded only when the set of apps or router ports
+ * changed, so a deploy never reloads a TCP listener. Caddy starts the new servers before it shuts
  * the old ones down gracefully, so requests in flight to old upstreams complete.
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../core/ports/clock.ts';
 import type { RouteSpec, Router } from '../../core/ports/runtime.ts';
-import { createCaddyAdminClient } from './admin-client.ts';
+import { createCaddyAdminClient, type CaddyAdminClient } from './admin-client.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
-import { renderCaddyConfig, routesFromCaddyConfig, type CaddyRenderOptions } from './caddy-config.ts';
+import { renderCaddyConfig, renderFrontConfig, routesFromCaddyConfig, type CaddyRenderOptions } from './caddy-config.ts';
 
 export interface CaddyRouterOptions {
   stateDir: string;
-  /** `unix//abs/path.sock` or `127.0.0.1:<port>`, the same as in the running Caddy's config. */
+  /** The apps tier's admin API: `unix//abs/path.sock` or `127.0.0.1:<port>`, as in its config. */
   adminAddress: string;
   log: Logger;
   /** Health check and retry timings (defaults in caddy-config.ts). */
-  render?: Omit<CaddyRenderOptions, 'adminListen'>;
+  render?: Omit<CaddyRenderOptions, 'adminListen' | 'socketDir'>;
   adminTimeoutMs?: number;
 }
 
+/** The apps tier's config (the routing table). */
 export function caddyConfigPath(stateDir: string): string {
   return join(stateDir, 'router', 'caddy.json');
 }
 
+/** The front tier's config (router ports → app sockets). */
+export function frontConfigPath(stateDir: string): string {
+  return join(stateDir, 'router', 'front.json');
+}
+
+/** The front tier's admin API: always a unix socket beside its config. */
+export function frontAdminAddress(stateDir: string): string {
+  return `unix/${join(stateDir, 'router', 'front-admin.sock')}`;
+}
+
+/** Where the apps tier listens, one socket per app. */
+export function routerSocketDir(stateDir: string): string {
+  return join(stateDir, 'router', 'sock');
+}
+
+/** Both tiers' configs for a table; throws (InvalidInputError) before anything is written. */
+export function renderRouterConfigs(routes: readonly RouteSpec[], o: { stateDir: string; adminAddress: string; render?: CaddyRouterOptions['render'] }) {
+  const socketDir = routerSocketDir(o.stateDir);
+  return {
+    apps: renderCaddyConfig(routes, { ...o.render, adminListen: o.adminAddress, socketDir }),
+    front: renderFrontConfig(routes, { adminListen: frontAdminAddress(o.stateDir), socketDir }),
+  };
+}
+
+const asText = (config: unknown): string => `${JSON.stringify(config, null, 2)}\n`;
+
+interface Tier {
+  name: 'apps' | 'front';
+  file: string;
+  admin: CaddyAdminClient;
+}
+
 export function createCaddyRouter(opts: CaddyRouterOptions): Router {
-  const admin = createCaddyAdminClient(opts.adminAddress, { timeoutMs: opts.adminTimeoutMs });
-  const file = caddyConfigPath(opts.stateDir);
+  const apps: Tier = { name: 'apps', file: caddyConfigPath(opts.stateDir), admin: createCaddyAdminClient(opts.adminAddress, { timeoutMs: opts.adminTimeoutMs }) };
+  const front: Tier = {
+    name: 'front',
+    file: frontConfigPath(opts.stateDir),
+    admin: createCaddyAdminClient(frontAdminAddress(opts.stateDir), { timeoutMs: opts.adminTimeoutMs }),
+  };
   const log = opts.log.child({ component: 'caddy-router' });
-  // Two applies racing could leave the file and the running config on different tables.
+  // Two applies racing could leave the files and the running configs on different tables.
   let queue: Promise<unknown> = Promise.resolve();
 
-  async function apply(routes: RouteSpec[]): Promise<void> {
-    const config = renderCaddyConfig(routes, { ...opts.render, adminListen: opts.adminAddress });
-    const text = `${JSON.stringify(config, null, 2)}\n`;
-    const previous = await readFile(file, 'utf8').catch(() => null);
-    // The file goes first: if we crash after the load, a restarted Caddy still serves this table.
-    await writeFileAtomic(file, text);
+  /**
+   * Writes and loads one tier's config. The file goes first: if we crash after the load, a
+   * restarted Caddy still serves this table. If Caddy refuses (or is down), the file it is still
+   * serving is put back (or none), so the next `caddy run` does not start from a config that was
+   * never accepted. Returns how to undo a successful load; null when nothing changed.
+   */
+  async function load(tier: Tier, text: string, config: unknown, force: boolean): Promise<(() => Promise<void>) | null> {
+    const previous = await readFile(tier.file, 'utf8').catch(() => null);
+    if (!force && previous === text) return null;
+    const restoreFile = async () => {
+      if (previous !== null) await writeFileAtomic(tier.file, previous);
+      else await rm(tier.file, { force: true });
+    };
+    await writeFileAtomic(tier.file, text);
     try {
-      await admin.load(config);
+      await tier.admin.load(config);
     } catch (e) {
-      // Caddy refused (or is down): put back the table it is still serving (or no file), so the
-      // next `caddy run` does not start from a config that was never accepted.
-      if (previous !== null) await writeFileAtomic(file, previous);
-      else await rm(file, { force: true });
+      await restoreFile();
+      throw e;
+    }
+    return async () => {
+      await restoreFile();
+      if (previous !== null) await tier.admin.load(JSON.parse(previous) as unknown);
+    };
+  }
+
+  async function apply(routes: RouteSpec[]): Promise<void> {
+    const configs = renderRouterConfigs(routes, { stateDir: opts.stateDir, adminAddress: opts.adminAddress, render: opts.render });
+    // The apps tier first: the front proxies to the sockets it opens.
+    let undoApps: (() => Promise<void>) | null = null;
+    try {
+      undoApps = await load(apps, asText(configs.apps), configs.apps, true);
+      await load(front, asText(configs.front), configs.front, false);
+    } catch (e) {
+      // The front refused (a router port taken by something else): the apps tier goes back to
+      // the table the front still matches.
+      if (undoApps) await undoApps().catch((u: unknown) => log.error({ err: (u as Error).message }, 'could not restore the apps tier after the front refused'));
       log.error({ err: (e as Error).message, apps: routes.length }, 'router config refused');
       throw e;
     }
@@ -60,7 +123,7 @@ export function createCaddyRouter(opts: CaddyRouterOptions): Router {
       return run;
     },
     async current() {
-      return routesFromCaddyConfig(await admin.getConfig());
+      return routesFromCaddyConfig(await apps.admin.getConfig());
     },
   };
 }

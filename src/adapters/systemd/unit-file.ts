@@ -19,6 +19,10 @@ export { assertInstanceRef };
 export const STOP_GRACE_SECONDS = 10;
 
 export const ROUTER_UNIT_NAME = 'pvdify-router.service';
+/** The router's front tier (router ports → app sockets); see src/adapters/caddy/caddy-config.ts. */
+export const ROUTER_FRONT_UNIT_NAME = 'pvdify-router-front.service';
+/** Both router units, in start order. */
+export const ROUTER_UNIT_NAMES = [ROUTER_UNIT_NAME, ROUTER_FRONT_UNIT_NAME] as const;
 export const DAEMON_UNIT_NAME = 'pvdifyd.service';
 
 const UNIT_NAME_RE = /^pvdify-([a-z][a-z0-9-]{0,39})-([a-z][a-z0-9_]{0,29})@(blue|green)-([1-9][0-9]?)\.service$/;
@@ -274,15 +278,19 @@ function stateServiceUnit(o: { unitName: string; description: string; after: str
   ].join('\n');
 }
 
-/** `pvdify-router.service`: Caddy serving the generated config (its admin API applies changes). */
-export function renderRouterUnit(opts: RouterUnitOptions): string {
+/**
+ * `pvdify-router.service` (the apps tier, `router/caddy.json`) or, with `tier: 'front'`,
+ * `pvdify-router-front.service` (`router/front.json`): Caddy serving the generated config (its
+ * admin API applies changes). The front starts after the apps tier it proxies to.
+ */
+export function renderRouterUnit(opts: RouterUnitOptions, tier: 'apps' | 'front' = 'apps'): string {
   const caddy = executable(opts.caddyPath, 'caddyPath');
   systemdPathValue(opts.stateDir, 'stateDir');
-  const config = systemdQuoteArg(`${opts.stateDir.replace(/\/+$/, '')}/router/caddy.json`);
+  const config = systemdQuoteArg(`${opts.stateDir.replace(/\/+$/, '')}/router/${tier === 'apps' ? 'caddy.json' : 'front.json'}`);
   return stateServiceUnit({
-    unitName: ROUTER_UNIT_NAME,
-    description: 'pvdify router (Caddy)',
-    after: [],
+    unitName: tier === 'apps' ? ROUTER_UNIT_NAME : ROUTER_FRONT_UNIT_NAME,
+    description: tier === 'apps' ? 'pvdify router (Caddy, apps tier)' : 'pvdify router (Caddy, front tier on the router ports)',
+    after: tier === 'apps' ? [] : [ROUTER_UNIT_NAME],
     stateDir: opts.stateDir,
     user: opts.user,
     service: [

@@ -3,7 +3,7 @@
  * command that started it; found again through the pidfile).
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,8 @@ import {
   startRouterDetached,
   stopRouter,
 } from '../../../src/adapters/caddy/caddy-process.ts';
-import { caddyConfigPath, createCaddyRouter } from '../../../src/adapters/caddy/caddy-router.ts';
+import { caddyConfigPath, createCaddyRouter, frontAdminAddress, frontConfigPath, routerSocketDir } from '../../../src/adapters/caddy/caddy-router.ts';
+import { renderCaddyConfig, renderFrontConfig } from '../../../src/adapters/caddy/caddy-config.ts';
 import { silentLogger } from '../../../src/core/ports/clock.ts';
 import { CADDY_PATH, caddyMissing, freePort, get, tempStateDir } from './support.ts';
 
@@ -55,6 +56,24 @@ describe('ensureRouterConfig', () => {
   });
 });
 
+describe('ensureRouterConfig: the front tier', () => {
+  it('is derived from the apps config, so a restart from the files serves the same ports', async () => {
+    const tmp = await tempStateDir();
+    try {
+      const admin = `unix/${join(tmp.dir, 'router', 'admin.sock')}`;
+      const routes = [{ app: 'shop', bindPort: 3005, upstreams: [10001], healthPath: '/health' }];
+      await mkdir(join(tmp.dir, 'router'), { recursive: true });
+      await writeFile(caddyConfigPath(tmp.dir), JSON.stringify(renderCaddyConfig(routes, { adminListen: admin, socketDir: routerSocketDir(tmp.dir) })));
+      await ensureRouterConfig(tmp.dir, admin);
+      const front = JSON.parse(await readFile(frontConfigPath(tmp.dir), 'utf8')) as unknown;
+      assert.deepEqual(front, renderFrontConfig(routes, { adminListen: frontAdminAddress(tmp.dir), socketDir: routerSocketDir(tmp.dir) }));
+      assert.ok((await stat(routerSocketDir(tmp.dir))).isDirectory());
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
+
 describe('caddy process (live)', { skip: caddyMissing }, () => {
   describe('supervised', () => {
     let tmp: Awaited<ReturnType<typeof tempStateDir>>;
@@ -75,6 +94,7 @@ describe('caddy process (live)', { skip: caddyMissing }, () => {
         assert.equal(await readFile(join(tmp.dir, 'router', 'caddy.pid'), 'utf8'), `${first.pid}\nsupervised ${process.pid}\n`);
         const status = await routerStatus(opts);
         assert.deepEqual([status.running, status.pid, status.mode, status.adminReachable], [true, first.pid, 'supervised', true]);
+        assert.deepEqual([status.tiers.front.running, status.tiers.front.pid, status.tiers.front.mode], [true, first.tiers.front.pid, 'supervised']);
 
         // The table survives a crash: the restarted Caddy reads router/caddy.json.
         const bindPort = await freePort();
@@ -84,6 +104,12 @@ describe('caddy process (live)', { skip: caddyMissing }, () => {
         const second = caddy.status();
         assert.equal(second.restarts, 1);
         assert.equal(second.lastExit?.signal, 'SIGKILL');
+        assert.equal((await get(bindPort)).status, 503);
+
+        // The front tier is supervised the same way.
+        const frontPid = caddy.status().tiers.front.pid as number;
+        process.kill(frontPid, 'SIGKILL');
+        await waitFor('the front restart', async () => caddy.status().tiers.front.state === 'running' && caddy.status().tiers.front.pid !== frontPid && (await routerStatus(opts)).adminReachable);
         assert.equal((await get(bindPort)).status, 503);
 
         await assert.rejects(caddy.start(), { code: 'conflict' });
@@ -103,7 +129,7 @@ describe('caddy process (live)', { skip: caddyMissing }, () => {
       await writeFile(caddyConfigPath(tmp.dir), JSON.stringify(broken));
       const caddy = createCaddyProcess({ stateDir: tmp.dir, caddyPath: CADDY_PATH, adminAddress, readyTimeoutMs: 5000 });
       try {
-        await assert.rejects(caddy.start(), { code: 'external_tool', message: /caddy exited while starting: .*no_such_handler/ });
+        await assert.rejects(caddy.start(), { code: 'external_tool', message: /caddy \(apps tier\) exited while starting: .*no_such_handler/ });
         assert.equal(caddy.status().state, 'stopped');
         await assert.rejects(readFile(join(tmp.dir, 'router', 'caddy.pid')), { code: 'ENOENT' });
       } finally {

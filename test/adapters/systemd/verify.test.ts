@@ -60,6 +60,7 @@ describe('systemd-analyze verify', () => {
     for (const s of SPECS) paths.push(await write(instanceUnitName(s), renderInstanceUnit(s, OPTS)));
     paths.push(await write(instanceUnitName({ ...SPECS[0]!, index: 5 }), renderInstanceUnit({ ...SPECS[0]!, index: 5 }, { ...OPTS, user: 'pvdify' })));
     paths.push(await write('pvdify-router.service', renderRouterUnit({ caddyPath: '/usr/bin/caddy', stateDir: '/var/lib/pvdify' })));
+    paths.push(await write('pvdify-router-front.service', renderRouterUnit({ caddyPath: '/usr/bin/caddy', stateDir: '/var/lib/pvdify' }, 'front')));
     paths.push(await write('pvdifyd.service', renderDaemonUnit({ nodePath: '/usr/bin/node', repoDir: '/opt/pvdify', user: 'pvdify' })));
     const result = await verifyUnitFiles(paths);
     assert.deepEqual(result, { ok: true, exitCode: 0, diagnostics: [] });
