@@ -32,15 +32,17 @@ export interface CliDeps {
   actor: Actor;
 }
 
-export function cliActor(): Actor {
-  let user: string;
+export function cliActor(user: string = currentUser()): Actor {
+  return { id: `cli:${user}`, name: user, source: 'cli', channel: null, terminal: true };
+}
+
+function currentUser(): string {
   try {
-    user = userInfo().username;
+    return userInfo().username;
   } catch {
     // No passwd entry (some containers): the uid is still a stable identity.
-    user = `uid${process.getuid?.() ?? 'unknown'}`;
+    return `uid${process.getuid?.() ?? 'unknown'}`;
   }
-  return { id: `cli:${user}`, name: user, source: 'cli', channel: null, terminal: true };
 }
 
 async function openDefaultRuntime(): Promise<CliRuntime> {
@@ -133,18 +135,26 @@ async function runOnline(argv: string[], deps: CliDeps): Promise<DispatchResult>
     };
   }
   try {
-    const clock = runtime.clock;
-    return await dispatch(argv, {
-      services: runtime.services,
-      actor: deps.actor,
-      recordAudit: (input) => runtime.recordAudit(input),
-      log: runtime.log,
-      now: () => clock?.now() ?? new Date(),
-      onProgress: (event) => deps.io.stderr(formatProgress(event)),
-    });
+    return await dispatchWithRuntime(runtime, argv, deps.actor, (line) => deps.io.stderr(line));
   } finally {
     await closeQuietly(runtime);
   }
+}
+
+/**
+ * One command against an open runtime, progress lines as the terminal shows them. Shared by the
+ * CLI (a runtime of its own) and pvdifyd's control socket (the daemon's runtime).
+ */
+export function dispatchWithRuntime(runtime: CliRuntime, argv: string[], actor: Actor, onProgressLine: (line: string) => void): Promise<DispatchResult> {
+  const clock = runtime.clock;
+  return dispatch(argv, {
+    services: runtime.services,
+    actor,
+    recordAudit: (input) => runtime.recordAudit(input),
+    log: runtime.log,
+    now: () => clock?.now() ?? new Date(),
+    onProgress: (event) => onProgressLine(formatProgress(event)),
+  });
 }
 
 /** Closing happens after the reply is decided; a failure to close must not replace it. */

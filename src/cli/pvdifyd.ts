@@ -12,6 +12,7 @@ import { ROUTER_FRONT_UNIT_NAME, ROUTER_UNIT_NAME, ROUTER_UNIT_NAMES, renderRout
 import { enableListenerHandover, listenerHandoverState } from '../adapters/host/listener-handover.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { regenerate } from './regenerate.ts';
+import { startControlSocket } from './control-socket.ts';
 import { decryptFileForOperator, encryptFileForOperator, keygen } from '../store/sops/operator.ts';
 import { verifyAuditLog } from '../store/audit-log.ts';
 
@@ -109,10 +110,13 @@ async function serve(options: RuntimeOptions, io: Io): Promise<number> {
     log.error({ err: e }, 'start-up recovery did not complete; run `pvdifyd regenerate-units` once the cause is fixed');
   }
   const stopWatch = watchRouter(runtime, log);
+  const control = await startControlSocket({ stateDir: options.stateDir, runtime, log });
   log.info({ stateDir: options.stateDir, apps: runtime.store.listApps().length, pid: process.pid, supervisor: options.runtime.supervisor, router: options.runtime.router }, 'pvdifyd started');
   io.err(`pvdifyd: serving from ${options.stateDir} (pid ${process.pid}); SIGTERM stops it`);
   await untilSignal(log);
   stopWatch();
+  // Commands in progress (a deploy) finish before the runtime closes under them.
+  await control.close();
   await runtime.close();
   log.info('pvdifyd stopped (the router and the apps keep running)');
   return 0;
