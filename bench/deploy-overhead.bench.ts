@@ -12,6 +12,10 @@
  *   first   `pvdify deploy` of a freshly created app (apps:create and apps:delete not timed):
  *           the like-for-like comparison with the floor, nothing to drain or stop
  *
+ *   engine  the same two deploys through the rollout engine of a runtime opened once in this
+ *           process (`openRuntime` of src/main.ts, as the daemon and the Slack path use it): what a
+ *           deploy costs without a CLI process starting
+ *
  * Also measured: `pvdify help` (the CLI's start-up: the dist/ bundle, or tsx without one) and the
  * per-step durations the CLI prints, so the overhead can be split into its parts.
  *
@@ -22,7 +26,10 @@ import { execa } from 'execa';
 import { podmanTestEnv } from '../test/support/podman/env.ts';
 import { freePort } from '../test/support/podman/ports.ts';
 import { PODMAN_BIN, PVDIFY_BIN, runNode } from '../test/e2e/support.ts';
-import { fmtMs, median, parseNumberFlags, setUpLiveApp } from './support/live-app.ts';
+import { fmtMs, median, parseNumberFlags, setUpLiveApp, type LiveApp } from './support/live-app.ts';
+import { openRuntime, readEnvOptions, type Runtime } from '../src/main.ts';
+import { cliActor } from '../src/cli/pvdify.ts';
+import type { DeployStep } from '../src/core/deploy/progress.ts';
 import { runIfMain } from './support/run-if-main.ts';
 
 const USAGE = 'node --import tsx bench/deploy-overhead.bench.ts [--rounds N] [--drain-ms D]';
@@ -60,12 +67,29 @@ function stepDurations(stderr: string): Record<string, number> {
   return out;
 }
 
+/** One deploy through an in-process engine: wall time and the step durations it reported. */
+async function engineDeploy(runtime: Runtime, app: string, image: string): Promise<{ ms: number; steps: Partial<Record<DeployStep, number>> }> {
+  const steps: Partial<Record<DeployStep, number>> = {};
+  const started = performance.now();
+  await runtime.services.rollout.deploy(app, image, cliActor(), (e) => {
+    if (e.status === 'ok' && e.durationMs !== undefined) steps[e.step] = e.durationMs;
+  });
+  return { ms: performance.now() - started, steps };
+}
+
+/** The runtime pvdifyd would open on the benchmark's state (the CLI's PVDIFY_* variables, its log file). */
+function openEngine(live: LiveApp): Promise<Runtime> {
+  return openRuntime(readEnvOptions(live.h.env));
+}
+
 export async function main(argv: string[], out: (line: string) => void = console.log): Promise<number> {
   const args = parseNumberFlags(argv, { rounds: 5, drainMs: 1500 }, USAGE);
   if (args.rounds < 1) throw new Error(`--rounds must be at least 1\nusage: ${USAGE}`);
   const live = await setUpLiveApp({ drainMs: args.drainMs, prefix: 'pvd-do-' });
   const { h, app, images } = live;
+  let runtime: Runtime | null = null;
   try {
+    runtime = await openEngine(live);
     out(`deploy-overhead: app ${app}, ${args.rounds} rounds, drain ${args.drainMs} ms (PVDIFY_DRAIN_MS)`);
     // Warm-up, not measured: first router start, first container of the app, page cache.
     await h.pvdifyOk('deploy', app, images.a.ref);
@@ -76,6 +100,9 @@ export async function main(argv: string[], out: (line: string) => void = console
     const first: number[] = [];
     const help: number[] = [];
     const info: number[] = [];
+    const engineFirst: number[] = [];
+    const engineSwitch: number[] = [];
+    const engineDrain: number[] = [];
     const steps: Record<string, number[]> = {};
     for (let i = 0; i < args.rounds; i++) {
       const image = i % 2 === 0 ? images.b : images.a;
@@ -91,6 +118,14 @@ export async function main(argv: string[], out: (line: string) => void = console
       if (f.code !== 0) throw new Error(`pvdify deploy (fresh app) failed in round ${i + 1}:\n${f.stderr}`);
       first.push(f.ms);
       await h.pvdifyOk('apps:delete', fresh, '--confirm', fresh);
+      // The same two deploys through the engine of this process (no CLI start-up).
+      const freshEngine = `${app}-e${i}`;
+      await h.pvdifyOk('apps:create', freshEngine);
+      engineFirst.push((await engineDeploy(runtime, freshEngine, image.ref)).ms);
+      await h.pvdifyOk('apps:delete', freshEngine, '--confirm', freshEngine);
+      const sw = await engineDeploy(runtime, app, image.ref);
+      engineSwitch.push(sw.ms);
+      engineDrain.push(sw.steps.drain ?? 0);
       help.push((await runNode(PVDIFY_BIN, ['help'], h.env)).ms);
       info.push((await runNode(PVDIFY_BIN, ['apps:info', app, '--json'], h.env)).ms);
     }
@@ -112,14 +147,24 @@ export async function main(argv: string[], out: (line: string) => void = console
     out(`| of the deploy, drain step (PVDIFY_DRAIN_MS wait + stop old colour) | ${fmtMs(drain)} |`);
     out(`| deploy minus start-up and drain | ${fmtMs(dm - hm - drain)} |`);
     out(`| ratio (deploy − start-up − drain) / floor | ${((dm - hm - drain) / fm).toFixed(2)}× |`);
+    const em = median(engineFirst);
+    const esw = median(engineSwitch.map((ms, k) => ms - (engineDrain[k] ?? 0)));
+    out(`| engine in this process (daemon/Slack path), first release of a fresh app | ${fmtMs(em)} |`);
+    out(`| **ratio engine first deploy / floor** | **${(em / fm).toFixed(2)}×** |`);
+    out(`| engine in this process, switch from the previous release, minus its drain step | ${fmtMs(esw)} |`);
+    out(`| ratio engine (switch − drain) / floor | ${(esw / fm).toFixed(2)}× |`);
     out('');
     out(`per step (medians of the CLI's progress lines, 0.1 s resolution): ${Object.entries(steps)
       .map(([s, v]) => `${s} ${(median(v) / 1000).toFixed(1)} s`)
       .join(', ')}`);
-    out(`raw (ms): floor ${floor.map(Math.round).join(' ')}; first deploy ${first.map(Math.round).join(' ')}; deploy ${deploy.map(Math.round).join(' ')}; help ${help.map(Math.round).join(' ')}; apps:info ${info.map(Math.round).join(' ')}`);
+    out(`raw (ms): floor ${floor.map(Math.round).join(' ')}; first deploy ${first.map(Math.round).join(' ')}; deploy ${deploy.map(Math.round).join(' ')}; engine first ${engineFirst.map(Math.round).join(' ')}; engine switch ${engineSwitch.map(Math.round).join(' ')} (drain ${engineDrain.map(Math.round).join(' ')}); help ${help.map(Math.round).join(' ')}; apps:info ${info.map(Math.round).join(' ')}`);
     return 0;
   } finally {
-    await live.dispose();
+    try {
+      await runtime?.close();
+    } finally {
+      await live.dispose();
+    }
   }
 }
 

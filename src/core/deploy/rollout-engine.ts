@@ -91,7 +91,23 @@ export interface RolloutOptions {
 /** Max instances of one process type (0–20 per the issue). */
 export const MAX_SCALE = 20;
 
+/** Health polling: this interval for the first HEALTH_FAST_WINDOW_MS, then `healthIntervalMs`. */
+const HEALTH_FAST_INTERVAL_MS = 25;
+const HEALTH_FAST_WINDOW_MS = 2_000;
+/** While an instance is not healthy yet, whether its container exited is checked this often. */
+const STATE_CHECK_AFTER_PROBES = 4;
+const STATE_CHECK_EVERY_MS = 1_000;
+
 const sleepReal = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A promise started ahead of the step that awaits it: marked handled now, so a failure while
+ * an earlier step runs is not an unhandled rejection; the step awaiting it still sees it.
+ */
+function settleLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
 
 function parseDurationMs(d: string): number {
   const m = /^(\d+)(ms|s|m|h)$/.exec(d);
@@ -218,15 +234,20 @@ export function createRolloutEngine(deps: RolloutDeps) {
   /** Waits until a web instance answers its health path, failing fast if its container dies. */
   async function waitHealthy(app: AppSlot, ref: InstanceRef, port: number): Promise<void> {
     const timeoutMs = Math.min(parseDurationMs(app.healthcheck.timeout), 10_000);
-    const deadline = Date.now() + timing.healthDeadlineMs;
+    const startedAt = Date.now();
+    const deadline = startedAt + timing.healthDeadlineMs;
     let attempts = 0;
+    let lastStateCheck = -Infinity;
     let last = 'no answer yet';
     while (Date.now() < deadline) {
       attempts++;
       const r = await deps.probe.check(port, app.healthcheck.path, timeoutMs);
       if (r.ok) return;
       last = r.status !== null ? `HTTP ${r.status}` : (r.error ?? 'no answer');
-      if (attempts % 4 === 0) {
+      // Asking the supervisor costs a podman/systemctl call (~50 ms of CPU the starting instance
+      // competes for): after the first few failed probes, then at most once a second.
+      if (attempts >= STATE_CHECK_AFTER_PROBES && Date.now() - lastStateCheck >= STATE_CHECK_EVERY_MS) {
+        lastStateCheck = Date.now();
         const state = (await deps.supervisor.list(app.name)).find(
           (s) => s.process === ref.process && s.colour === ref.colour && s.index === ref.index,
         );
@@ -234,8 +255,11 @@ export function createRolloutEngine(deps: RolloutDeps) {
           throw new Error(`${ref.process}.${ref.index} exited before it became healthy (last probe: ${last})`);
         }
       }
-      // Most instances answer within a few hundred ms: poll fast first, then settle on the interval.
-      await sleep(Math.min(timing.healthIntervalMs, 20 * 2 ** (attempts - 1)));
+      // Most instances answer within a few hundred ms of starting, and every poll interval spent
+      // after that is deploy time: poll at a short, constant interval first (a probe is one
+      // loopback connection), then settle on the configured interval.
+      const fast = Date.now() - startedAt < HEALTH_FAST_WINDOW_MS;
+      await sleep(fast ? Math.min(timing.healthIntervalMs, HEALTH_FAST_INTERVAL_MS) : timing.healthIntervalMs);
     }
     throw new Error(
       `${ref.process}.${ref.index} did not answer ${app.healthcheck.path} with 2xx within ${Math.round(timing.healthDeadlineMs / 1000)} s (last probe: ${last})`,
@@ -301,16 +325,23 @@ export function createRolloutEngine(deps: RolloutDeps) {
     let switched = false;
     let step: DeployStep = 'snapshot';
     const log2 = log.child({ app: app.name, release: release.version, actor: actor.id });
+    const refused = deps.router.kind === 'none' && (app.processes.web?.count ?? 0) > 1;
+    // Neither the pull nor decrypting the config changes anything the snapshot captures, and the
+    // pull is the slowest step before start (a podman call at least, a download at most): both
+    // begin before the status writes below. Their steps are still announced in pipeline order; a
+    // failure surfaces in its own step. A refused release starts nothing.
+    const pulling = refused ? null : settleLater(deps.images.pull(release.image, { auth: deps.registryAuth?.(release.image) ?? null }));
+    const decrypting = refused ? null : settleLater(configValues(app.name, release.config_version));
     store.updateReleaseStatus(app.name, release.version, { status: 'deploying' });
     store.updateApp(app.name, (a) => ({ ...a, status: 'deploying' }));
     try {
-      if (deps.router.kind === 'none' && (app.processes.web?.count ?? 0) > 1) {
+      if (refused || !pulling || !decrypting) {
         throw new InvalidInputError('router "none" serves one web instance per app (the container publishes bind_port itself)', 'scale web to 1, or use the caddy router');
       }
       // The snapshot and the pull touch different things: run them side by side.
       const snapshot = steps.run('snapshot', () => deps.snapshots.create(`${app.name} v${release.version}`));
       step = 'pull';
-      const pull = steps.run('pull', () => deps.images.pull(release.image, { auth: deps.registryAuth?.(release.image) ?? null }), release.image);
+      const pull = steps.run('pull', () => pulling, release.image);
       const [snapResult, pullResult] = await Promise.allSettled([snapshot, pull]);
       if (pullResult.status === 'rejected') throw pullResult.reason;
       if (snapResult.status === 'rejected') {
@@ -319,7 +350,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
       }
       step = 'env';
       const envFile = await steps.run('env', async () => {
-        const values = await configValues(app.name, release.config_version);
+        const values = await decrypting;
         secrets = Object.values(values);
         envText = deps.renderEnvFile(values);
         return store.writeSecretFile(app.name, `${colour}.env`, envText);
