@@ -16,6 +16,10 @@
  *           process (`openRuntime` of src/main.ts, as the daemon and the Slack path use it): what a
  *           deploy costs without a CLI process starting
  *
+ *   daemon  `pvdify deploy` of a fresh app while `pvdifyd serve` runs on the same state: the CLI
+ *           hands the command to the daemon over its control socket, as on a VPS. The other CLI
+ *           rows set PVDIFY_DIRECT=1 (the CLI runs the command itself, as with no daemon).
+ *
  * Also measured: `pvdify help` (the CLI's start-up: the dist/ bundle, or tsx without one) and the
  * per-step durations the CLI prints, so the overhead can be split into its parts.
  *
@@ -25,7 +29,9 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { podmanTestEnv } from '../test/support/podman/env.ts';
 import { freePort } from '../test/support/podman/ports.ts';
-import { PODMAN_BIN, PVDIFY_BIN, runNode } from '../test/e2e/support.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PODMAN_BIN, PVDIFYD_BIN, PVDIFY_BIN, runNode } from '../test/e2e/support.ts';
 import { fmtMs, median, parseNumberFlags, setUpLiveApp, type LiveApp } from './support/live-app.ts';
 import { openRuntime, readEnvOptions, type Runtime } from '../src/main.ts';
 import { cliActor } from '../src/cli/pvdify.ts';
@@ -77,6 +83,28 @@ async function engineDeploy(runtime: Runtime, app: string, image: string): Promi
   return { ms: performance.now() - started, steps };
 }
 
+/** `pvdifyd serve` on the benchmark's state, once its control socket is up. */
+async function startDaemon(live: LiveApp) {
+  const daemon = execa(process.execPath, [PVDIFYD_BIN, 'serve'], {
+    env: { ...live.h.env, PVDIFY_LOG: join(live.h.root, 'pvdifyd.log') },
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+  });
+  const socket = join(live.h.stateDir, 'pvdifyd.sock');
+  const deadline = performance.now() + 30_000;
+  while (!existsSync(socket)) {
+    if (daemon.exitCode !== null || performance.now() > deadline) throw new Error(`pvdifyd serve did not come up: ${(await daemon).stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    async stop() {
+      daemon.kill('SIGTERM');
+      await daemon;
+    },
+  };
+}
+
 /** The runtime pvdifyd would open on the benchmark's state (the CLI's PVDIFY_* variables, its log file). */
 function openEngine(live: LiveApp): Promise<Runtime> {
   return openRuntime(readEnvOptions(live.h.env));
@@ -88,12 +116,22 @@ export async function main(argv: string[], out: (line: string) => void = console
   const live = await setUpLiveApp({ drainMs: args.drainMs, prefix: 'pvd-do-' });
   const { h, app, images } = live;
   let runtime: Runtime | null = null;
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | null = null;
+  // The CLI rows run the command in the CLI process; the daemon rows leave this unset.
+  const direct = { ...h.env, PVDIFY_DIRECT: '1' };
+  const cli = (...args: string[]) => runNode(PVDIFY_BIN, args, direct);
+  const cliOk = async (...args: string[]) => {
+    const r = await cli(...args);
+    if (r.code !== 0) throw new Error(`pvdify ${args.join(' ')} failed:\n${r.stderr}`);
+    return r;
+  };
   try {
     runtime = await openEngine(live);
     out(`deploy-overhead: app ${app}, ${args.rounds} rounds, drain ${args.drainMs} ms (PVDIFY_DRAIN_MS)`);
     // Warm-up, not measured: first router start, first container of the app, page cache.
-    await h.pvdifyOk('deploy', app, images.a.ref);
+    await cliOk('deploy', app, images.a.ref);
     await floorOnce(images.a.ref);
+    daemon = await startDaemon(live);
 
     const floor: number[] = [];
     const deploy: number[] = [];
@@ -103,31 +141,41 @@ export async function main(argv: string[], out: (line: string) => void = console
     const engineFirst: number[] = [];
     const engineSwitch: number[] = [];
     const engineDrain: number[] = [];
+    const viaDaemon: number[] = [];
+    const helpViaDaemon: number[] = [];
     const steps: Record<string, number[]> = {};
     for (let i = 0; i < args.rounds; i++) {
       const image = i % 2 === 0 ? images.b : images.a;
       floor.push(await floorOnce(image.ref));
-      const r = await h.pvdify('deploy', app, image.ref);
+      const r = await cli('deploy', app, image.ref);
       if (r.code !== 0) throw new Error(`pvdify deploy failed in round ${i + 1}:\n${r.stderr}`);
       deploy.push(r.ms);
       for (const [step, ms] of Object.entries(stepDurations(r.stderr))) (steps[step] ??= []).push(ms);
       // Like for like with the floor: the first deploy of a fresh app (nothing to drain or stop).
       const fresh = `${app}-f${i}`;
-      await h.pvdifyOk('apps:create', fresh);
-      const f = await h.pvdify('deploy', fresh, image.ref);
+      await cliOk('apps:create', fresh);
+      const f = await cli('deploy', fresh, image.ref);
       if (f.code !== 0) throw new Error(`pvdify deploy (fresh app) failed in round ${i + 1}:\n${f.stderr}`);
       first.push(f.ms);
-      await h.pvdifyOk('apps:delete', fresh, '--confirm', fresh);
+      await cliOk('apps:delete', fresh, '--confirm', fresh);
+      // The same first deploy with pvdifyd running: the CLI hands it over the control socket.
+      const freshDaemon = `${app}-d${i}`;
+      await h.pvdifyOk('apps:create', freshDaemon);
+      const d = await h.pvdify('deploy', freshDaemon, image.ref);
+      if (d.code !== 0) throw new Error(`pvdify deploy (through pvdifyd) failed in round ${i + 1}:\n${d.stderr}`);
+      viaDaemon.push(d.ms);
+      await h.pvdifyOk('apps:delete', freshDaemon, '--confirm', freshDaemon);
       // The same two deploys through the engine of this process (no CLI start-up).
       const freshEngine = `${app}-e${i}`;
-      await h.pvdifyOk('apps:create', freshEngine);
+      await cliOk('apps:create', freshEngine);
       engineFirst.push((await engineDeploy(runtime, freshEngine, image.ref)).ms);
-      await h.pvdifyOk('apps:delete', freshEngine, '--confirm', freshEngine);
+      await cliOk('apps:delete', freshEngine, '--confirm', freshEngine);
       const sw = await engineDeploy(runtime, app, image.ref);
       engineSwitch.push(sw.ms);
       engineDrain.push(sw.steps.drain ?? 0);
-      help.push((await runNode(PVDIFY_BIN, ['help'], h.env)).ms);
-      info.push((await runNode(PVDIFY_BIN, ['apps:info', app, '--json'], h.env)).ms);
+      help.push((await cli('help')).ms);
+      helpViaDaemon.push((await runNode(PVDIFY_BIN, ['help'], h.env)).ms);
+      info.push((await cli('apps:info', app, '--json')).ms);
     }
 
     const fm = median(floor);
@@ -138,8 +186,13 @@ export async function main(argv: string[], out: (line: string) => void = console
     out(`| ${args.rounds} rounds, medians | value |`);
     out('|---|---|');
     out(`| floor: podman run -d + poll /health until 200 | ${fmtMs(fm)} |`);
+    const vm = median(viaDaemon);
+    out(`| pvdify deploy with pvdifyd running (control socket), first release of a fresh app | ${fmtMs(vm)} |`);
+    out(`| **ratio deploy through pvdifyd / floor** | **${(vm / fm).toFixed(2)}×** |`);
+    out(`| pvdify help with pvdifyd running (the CLI's own start-up + one round trip) | ${fmtMs(median(helpViaDaemon))} |`);
+    out('| *without a daemon (PVDIFY_DIRECT=1): the CLI runs the command itself* | |');
     out(`| pvdify deploy, first release of a fresh app (wall, whole CLI process) | ${fmtMs(median(first))} |`);
-    out(`| **ratio first deploy / floor** | **${(median(first) / fm).toFixed(2)}×** |`);
+    out(`| ratio first deploy / floor | ${(median(first) / fm).toFixed(2)}× |`);
     out(`| pvdify deploy, switch from the previous release (wall, whole CLI process) | ${fmtMs(dm)} |`);
     out(`| ratio switch deploy / floor | ${(dm / fm).toFixed(2)}× |`);
     out(`| pvdify help (CLI start-up) | ${fmtMs(hm)} |`);
@@ -157,10 +210,11 @@ export async function main(argv: string[], out: (line: string) => void = console
     out(`per step (medians of the CLI's progress lines, 0.1 s resolution): ${Object.entries(steps)
       .map(([s, v]) => `${s} ${(median(v) / 1000).toFixed(1)} s`)
       .join(', ')}`);
-    out(`raw (ms): floor ${floor.map(Math.round).join(' ')}; first deploy ${first.map(Math.round).join(' ')}; deploy ${deploy.map(Math.round).join(' ')}; engine first ${engineFirst.map(Math.round).join(' ')}; engine switch ${engineSwitch.map(Math.round).join(' ')} (drain ${engineDrain.map(Math.round).join(' ')}); help ${help.map(Math.round).join(' ')}; apps:info ${info.map(Math.round).join(' ')}`);
+    out(`raw (ms): floor ${floor.map(Math.round).join(' ')}; through pvdifyd ${viaDaemon.map(Math.round).join(' ')}; first deploy ${first.map(Math.round).join(' ')}; deploy ${deploy.map(Math.round).join(' ')}; engine first ${engineFirst.map(Math.round).join(' ')}; engine switch ${engineSwitch.map(Math.round).join(' ')} (drain ${engineDrain.map(Math.round).join(' ')}); help ${help.map(Math.round).join(' ')}; apps:info ${info.map(Math.round).join(' ')}`);
     return 0;
   } finally {
     try {
+      await daemon?.stop();
       await runtime?.close();
     } finally {
       await live.dispose();
