@@ -172,7 +172,7 @@ async function routerCommand(verb: string | undefined, options: RuntimeOptions, 
       const tier = (name: string, t: typeof s.tiers.apps) => [
         `${name}: ${t.running ? `running (pid ${t.pid}, ${t.mode})` : 'not running'}, admin API ${t.adminReachable ? 'answering' : 'not answering'}`,
         `  config: ${t.configPath}`,
-        `  log: ${t.logFile}`,
+        `  log: ${t.runLog} (rolled; start-up and crashes: ${t.logFile})`,
       ];
       io.out(
         [

@@ -39,6 +39,8 @@ export interface CaddyRenderOptions {
   adminListen: string;
   /** Absolute directory of the per-app unix sockets between the two tiers (`router/sock`). */
   socketDir: string;
+  /** Caddy's own log, rolled by Caddy (see `loggingTo`); unset: stderr. */
+  logFile?: string;
   /** Active health check interval (Go duration). Default `10s`. */
   healthInterval?: string;
   /** Active health check timeout. Default `5s`. */
@@ -57,7 +59,18 @@ export interface CaddyRenderOptions {
 /** The slice of Caddy's JSON config this module writes (the whole document). */
 export interface CaddyConfig {
   admin: { listen: string; config: { persist: false } };
+  logging?: { logs: { default: { writer: Record<string, unknown> } } };
   apps: { http: { grace_period?: string; servers: Record<string, CaddyServer> } };
+}
+
+/** Log rolling: Caddy logs every reload and health change; months of deploys must not fill a disk. */
+export const LOG_ROLL = { sizeMb: 10, keep: 5 } as const;
+
+/** Caddy's default log to `file`, rolled at LOG_ROLL.sizeMb and LOG_ROLL.keep files kept, gzipped. */
+function loggingTo(file: string | undefined): Pick<CaddyConfig, 'logging'> {
+  if (file === undefined) return {};
+  if (!file.startsWith('/')) throw new InvalidInputError(`the router log must be an absolute path, got ${JSON.stringify(file)}`);
+  return { logging: { logs: { default: { writer: { output: 'file', filename: file, roll_size_mb: LOG_ROLL.sizeMb, roll_keep: LOG_ROLL.keep, roll_gzip: true } } } } };
 }
 
 export interface CaddyServer {
@@ -202,6 +215,7 @@ export function renderCaddyConfig(routes: readonly RouteSpec[], opts: CaddyRende
   return {
     // persist=false: caddy.json in the state dir is the only saved copy, not Caddy's autosave.
     admin: { listen: admin.listen, config: { persist: false } },
+    ...loggingTo(opts.logFile),
     apps: { http: opts.gracePeriod === undefined ? { servers } : { grace_period: duration(opts.gracePeriod, '30s', 'gracePeriod'), servers } },
   };
 }
@@ -210,6 +224,8 @@ export interface FrontRenderOptions {
   /** The front's own admin API (`unix//<state>/router/front-admin.sock`). */
   adminListen: string;
   socketDir: string;
+  /** As for the apps tier. */
+  logFile?: string;
   /**
    * How long a request waits for the apps tier's socket to accept (while that Caddy restarts).
    * Default `10s`.
@@ -246,7 +262,7 @@ export function renderFrontConfig(routes: readonly RouteSpec[], opts: FrontRende
       ],
     };
   }
-  return { admin: { listen: admin.listen, config: { persist: false } }, apps: { http: { servers } } };
+  return { admin: { listen: admin.listen, config: { persist: false } }, ...loggingTo(opts.logFile), apps: { http: { servers } } };
 }
 
 function obj(v: unknown): Record<string, unknown> | null {

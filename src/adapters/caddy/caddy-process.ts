@@ -5,6 +5,9 @@
  *   apps   router/caddy.json, caddy.pid, caddy.log — admin API at the configured address
  *   front  router/front.json, front.pid, front.log — admin API at router/front-admin.sock
  *
+ * `<tier>.log` gets Caddy's stdout/stderr: start-up before the config is read, and crashes. Once
+ * running, Caddy writes its log to router/logs/<tier>.log and rolls it (caddy-config.ts).
+ *
  * The apps tier starts first (the front proxies to its sockets) and stops last. Everything
  * below acts on both; a router "runs" when both do.
  *
@@ -21,15 +24,15 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import { ConflictError, ExternalToolError } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/ports/clock.ts';
 import { createCaddyAdminClient } from './admin-client.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
-import { parseAdminAddress, renderCaddyConfig, renderFrontConfig, routesFromCaddyConfig } from './caddy-config.ts';
-import { caddyConfigPath, frontAdminAddress, frontConfigPath, routerSocketDir } from './caddy-router.ts';
+import { parseAdminAddress, routesFromCaddyConfig } from './caddy-config.ts';
+import { caddyConfigPath, frontAdminAddress, frontConfigPath, renderRouterConfigs, routerLogPath, routerSocketDir } from './caddy-router.ts';
 import { enableListenerHandover } from '../host/listener-handover.ts';
 
 type CaddyChild = ReturnType<typeof spawnCaddy>;
@@ -57,7 +60,10 @@ export interface TierStatus {
   adminReachable: boolean;
   configPath: string;
   pidFile: string;
+  /** Caddy's stdout/stderr: start-up and crashes. */
   logFile: string;
+  /** Caddy's running log, rolled by Caddy. */
+  runLog: string;
   /** A pidfile named a process that is gone (start and stop clean it up). */
   stalePidFile: boolean;
 }
@@ -130,12 +136,12 @@ async function readJsonObject(file: string): Promise<Record<string, unknown> | n
 export async function ensureRouterConfig(stateDir: string, adminAddress: string): Promise<string> {
   const p = paths(stateDir, 'apps');
   parseAdminAddress(adminAddress);
-  const socketDir = routerSocketDir(stateDir);
-  await mkdir(socketDir, { recursive: true, mode: 0o750 });
+  await mkdir(routerSocketDir(stateDir), { recursive: true, mode: 0o750 });
+  await mkdir(dirname(routerLogPath(stateDir, 'apps')), { recursive: true, mode: 0o750 });
   const apps = await readJsonObject(p.config);
   if (apps === null) {
     // Missing or unreadable: start empty; the next apply from the app slots fills it in.
-    await writeFileAtomic(p.config, `${JSON.stringify(renderCaddyConfig([], { adminListen: adminAddress, socketDir }), null, 2)}\n`);
+    await writeFileAtomic(p.config, `${JSON.stringify(renderRouterConfigs([], { stateDir, adminAddress }).apps, null, 2)}\n`);
   } else {
     const admin = (apps.admin ?? {}) as Record<string, unknown>;
     if (admin.listen !== adminAddress) {
@@ -145,15 +151,14 @@ export async function ensureRouterConfig(stateDir: string, adminAddress: string)
   }
   const frontFile = paths(stateDir, 'front').config;
   const front = await readJsonObject(frontFile);
-  const frontAdmin = frontAdminAddress(stateDir);
-  if (front === null || (front.admin as Record<string, unknown> | undefined)?.listen !== frontAdmin) {
+  if (front === null || (front.admin as Record<string, unknown> | undefined)?.listen !== frontAdminAddress(stateDir)) {
     let routes: ReturnType<typeof routesFromCaddyConfig> = [];
     try {
       routes = routesFromCaddyConfig(apps);
     } catch {
       // An apps config in a shape we did not write: the front starts empty until the next apply.
     }
-    await writeFileAtomic(frontFile, `${JSON.stringify(renderFrontConfig(routes, { adminListen: frontAdmin, socketDir }), null, 2)}\n`);
+    await writeFileAtomic(frontFile, `${JSON.stringify(renderRouterConfigs(routes, { stateDir, adminAddress }).front, null, 2)}\n`);
   }
   return p.config;
 }
@@ -268,6 +273,7 @@ async function tierStatus(opts: RouterProcessOptions, tier: RouterTier): Promise
     configPath: p.config,
     pidFile: p.pid,
     logFile: p.log,
+    runLog: routerLogPath(opts.stateDir, tier),
     stalePidFile: pidFile !== null && !live,
   };
 }

@@ -20,7 +20,7 @@ export interface CaddyRouterOptions {
   adminAddress: string;
   log: Logger;
   /** Health check and retry timings (defaults in caddy-config.ts). */
-  render?: Omit<CaddyRenderOptions, 'adminListen' | 'socketDir'>;
+  render?: Omit<CaddyRenderOptions, 'adminListen' | 'socketDir' | 'logFile'>;
   adminTimeoutMs?: number;
 }
 
@@ -44,12 +44,17 @@ export function routerSocketDir(stateDir: string): string {
   return join(stateDir, 'router', 'sock');
 }
 
+/** Caddy's running log of a tier, rolled by Caddy itself (stderr keeps only start-up and crashes). */
+export function routerLogPath(stateDir: string, tier: 'apps' | 'front'): string {
+  return join(stateDir, 'router', 'logs', `${tier}.log`);
+}
+
 /** Both tiers' configs for a table; throws (InvalidInputError) before anything is written. */
 export function renderRouterConfigs(routes: readonly RouteSpec[], o: { stateDir: string; adminAddress: string; render?: CaddyRouterOptions['render'] }) {
   const socketDir = routerSocketDir(o.stateDir);
   return {
-    apps: renderCaddyConfig(routes, { ...o.render, adminListen: o.adminAddress, socketDir }),
-    front: renderFrontConfig(routes, { adminListen: frontAdminAddress(o.stateDir), socketDir }),
+    apps: renderCaddyConfig(routes, { ...o.render, adminListen: o.adminAddress, socketDir, logFile: routerLogPath(o.stateDir, 'apps') }),
+    front: renderFrontConfig(routes, { adminListen: frontAdminAddress(o.stateDir), socketDir, logFile: routerLogPath(o.stateDir, 'front') }),
   };
 }
 

@@ -50,6 +50,17 @@ describe('renderCaddyConfig', () => {
     assert.deepEqual(web.automatic_https, { disable: true });
   });
 
+  it('sends Caddy\'s log to a rolled file when given one, and refuses a relative path', () => {
+    assert.equal(renderCaddyConfig(routes, { adminListen: admin, socketDir }).logging, undefined);
+    const c = renderCaddyConfig(routes, { adminListen: admin, socketDir, logFile: '/var/lib/pvdify/router/logs/apps.log' });
+    assert.deepEqual(c.logging, {
+      logs: { default: { writer: { output: 'file', filename: '/var/lib/pvdify/router/logs/apps.log', roll_size_mb: 10, roll_keep: 5, roll_gzip: true } } },
+    });
+    const f = renderFrontConfig(routes, { adminListen: admin, socketDir, logFile: '/l/front.log' });
+    assert.equal(f.logging?.logs.default.writer.filename, '/l/front.log');
+    assert.throws(() => renderCaddyConfig(routes, { adminListen: admin, socketDir, logFile: 'apps.log' }), { code: 'invalid_input' });
+  });
+
   it('refuses a socket path longer than a unix socket may have, naming the fix', () => {
     assert.throws(() => renderCaddyConfig(routes, { adminListen: admin, socketDir: `/${'d'.repeat(100)}` }), {
       code: 'invalid_input',

@@ -17,7 +17,7 @@ import {
   startRouterDetached,
   stopRouter,
 } from '../../../src/adapters/caddy/caddy-process.ts';
-import { caddyConfigPath, createCaddyRouter, frontAdminAddress, frontConfigPath, routerSocketDir } from '../../../src/adapters/caddy/caddy-router.ts';
+import { caddyConfigPath, createCaddyRouter, frontAdminAddress, frontConfigPath, routerLogPath, routerSocketDir } from '../../../src/adapters/caddy/caddy-router.ts';
 import { renderCaddyConfig, renderFrontConfig } from '../../../src/adapters/caddy/caddy-config.ts';
 import { silentLogger } from '../../../src/core/ports/clock.ts';
 import { CADDY_PATH, caddyMissing, freePort, get, tempStateDir } from './support.ts';
@@ -66,7 +66,7 @@ describe('ensureRouterConfig: the front tier', () => {
       await writeFile(caddyConfigPath(tmp.dir), JSON.stringify(renderCaddyConfig(routes, { adminListen: admin, socketDir: routerSocketDir(tmp.dir) })));
       await ensureRouterConfig(tmp.dir, admin);
       const front = JSON.parse(await readFile(frontConfigPath(tmp.dir), 'utf8')) as unknown;
-      assert.deepEqual(front, renderFrontConfig(routes, { adminListen: frontAdminAddress(tmp.dir), socketDir: routerSocketDir(tmp.dir) }));
+      assert.deepEqual(front, renderFrontConfig(routes, { adminListen: frontAdminAddress(tmp.dir), socketDir: routerSocketDir(tmp.dir), logFile: routerLogPath(tmp.dir, 'front') }));
       assert.ok((await stat(routerSocketDir(tmp.dir))).isDirectory());
     } finally {
       await tmp.cleanup();

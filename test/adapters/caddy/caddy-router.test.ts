@@ -8,7 +8,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCaddyProcess, type CaddyProcess } from '../../../src/adapters/caddy/caddy-process.ts';
-import { caddyConfigPath, createCaddyRouter, frontAdminAddress, frontConfigPath, routerSocketDir } from '../../../src/adapters/caddy/caddy-router.ts';
+import {
+  caddyConfigPath,
+  createCaddyRouter,
+  frontAdminAddress,
+  frontConfigPath,
+  renderRouterConfigs,
+  routerLogPath,
+  routerSocketDir,
+} from '../../../src/adapters/caddy/caddy-router.ts';
 import { noUpstreamBody, renderCaddyConfig, renderFrontConfig } from '../../../src/adapters/caddy/caddy-config.ts';
 import { silentLogger } from '../../../src/core/ports/clock.ts';
 import type { Router } from '../../../src/core/ports/runtime.ts';
@@ -72,9 +80,16 @@ describe('caddy router (live)', { skip: caddyMissing }, () => {
       const routes = [{ app: 'files', bindPort, upstreams: [a.port], healthPath: '/health' }];
       await router.apply(routes);
       const onDisk = JSON.parse(await readFile(caddyConfigPath(c.stateDir), 'utf8')) as unknown;
-      assert.deepEqual(onDisk, renderCaddyConfig(routes, { adminListen: c.adminAddress, socketDir: routerSocketDir(c.stateDir) }));
+      const expected = renderRouterConfigs(routes, { stateDir: c.stateDir, adminAddress: c.adminAddress });
+      assert.deepEqual(onDisk, expected.apps);
+      assert.deepEqual(expected.apps, renderCaddyConfig(routes, { adminListen: c.adminAddress, socketDir: routerSocketDir(c.stateDir), logFile: routerLogPath(c.stateDir, 'apps') }));
       const front = JSON.parse(await readFile(frontConfigPath(c.stateDir), 'utf8')) as unknown;
-      assert.deepEqual(front, renderFrontConfig(routes, { adminListen: frontAdminAddress(c.stateDir), socketDir: routerSocketDir(c.stateDir) }));
+      assert.deepEqual(front, renderFrontConfig(routes, { adminListen: frontAdminAddress(c.stateDir), socketDir: routerSocketDir(c.stateDir), logFile: routerLogPath(c.stateDir, 'front') }));
+      // Caddy's running log goes to the rolled files, one per tier.
+      for (const tier of ['apps', 'front'] as const) {
+        const lines = (await readFile(routerLogPath(c.stateDir, tier), 'utf8')).trim().split('\n');
+        assert.ok(lines.length > 0 && lines.every((l) => typeof (JSON.parse(l) as { msg?: unknown }).msg === 'string'), `${tier}.log holds Caddy's JSON lines`);
+      }
       const leftovers = (await readdir(join(c.stateDir, 'router'))).filter((f) => f.endsWith('.tmp'));
       assert.deepEqual(leftovers, []);
     });
