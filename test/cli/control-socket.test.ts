@@ -111,6 +111,27 @@ describe('control socket (pvdifyd serve)', () => {
     assert.equal(get.code, 0, get.stderr);
   });
 
+  it('streams a deploy\'s progress lines as they happen and ends with its exit code', async () => {
+    // PVDIFY_PODMAN points nowhere (cli-env): the release fails at its pull step, in the daemon.
+    const { out, io } = collect();
+    const progressAt: number[] = [];
+    const started = performance.now();
+    const code = await runThroughDaemon(['deploy', 'shop', 'registry.example/shop:v1'], { PVDIFY_STATE_DIR: env.stateDir }, {
+      stdout: io.stdout,
+      stderr: (t: string) => {
+        progressAt.push(performance.now() - started);
+        io.stderr(t);
+      },
+    });
+    assert.equal(code, 1, out.stderr);
+    assert.match(out.stderr, /^\s+ok\s+snapshot/m);
+    assert.match(out.stderr, /pull/);
+    assert.match(out.stderr, /^error: /m);
+    assert.ok(progressAt.length >= 3, `progress came in ${progressAt.length} writes`);
+    const releases = await env.run('pvdify', ['releases', 'shop']);
+    assert.match(releases.stdout, /failed/);
+  });
+
   it('passes refusals through with their exit code, without a stack trace', async () => {
     const { out, io } = collect();
     const code = await runThroughDaemon(['deploy', 'shop', '-rf'], { PVDIFY_STATE_DIR: env.stateDir }, io);
