@@ -94,7 +94,10 @@ async function startDaemon(live: LiveApp) {
   const socket = join(live.h.stateDir, 'pvdifyd.sock');
   const deadline = performance.now() + 30_000;
   while (!existsSync(socket)) {
-    if (daemon.exitCode !== null || performance.now() > deadline) throw new Error(`pvdifyd serve did not come up: ${(await daemon).stderr}`);
+    if (daemon.exitCode !== null || performance.now() > deadline) {
+      daemon.kill('SIGKILL');
+      throw new Error(`pvdifyd serve did not come up: ${(await daemon).stderr}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {

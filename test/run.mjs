@@ -34,7 +34,9 @@ child.stdout.setEncoding('utf8');
 child.stdout.on('data', (chunk) => { out += chunk; process.stdout.write(chunk); });
 const status = await new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 const count = (label) => Number((new RegExp(`^ℹ ${label} (\\d+)$`, 'm').exec(out) ?? [0, 0])[1]);
-console.log(`${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped`);
+// A test cut off by a timeout is "cancelled", not "fail": it is a failure all the same.
+const failed = count('fail') + count('cancelled');
+console.log(`${count('pass')} passed, ${failed} failed${count('cancelled') > 0 ? ` (${count('cancelled')} cancelled by a timeout)` : ''}, ${count('skipped')} skipped`);
 if (count('tests') === 0) {
   console.error('no test ran: failing the run');
   process.exit(1);

@@ -6,18 +6,22 @@
  *   deploy v1 → deploy v2 under load (no failed request) → unhealthy v3 fails at health, v2 still
  *   served → missing image fails at pull, v2 still served → rollback to v1 → config:set reaches
  *   the container → ps:scale web=3 spreads requests → ps:restart under load → ps, logs →
+ *   domains:add → a deploy handed to a running pvdifyd over its control socket →
  *   apps:delete leaves no container and no listener.
  *
  * The steps share one app and run in order; each states what it expects from the one before.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appContainers } from '../support/podman/cleanup.ts';
 import { get, waitForStatus } from '../support/podman/http.ts';
 import { startRegistry, type TestRegistry } from '../support/registry/registry.ts';
 import {
+  PVDIFYD_BIN,
   acquireHostLock,
   assertAppPortsFree,
   createHarness,
@@ -261,6 +265,35 @@ describe('rollout through the pvdify CLI (podman + caddy + registry)', { skip, t
     const ingress = await readFile(join(h.stateDir, 'tunnels', 'pvdify-apps.yml'), 'utf8');
     assert.match(ingress, new RegExp(`hostname: ${host.replace(/\./g, '\\.')}\\s+service: http://127\\.0\\.0\\.1:${port}\\b`));
     assert.equal(await served(), images.v1!.body, 'the router keeps serving');
+  });
+
+  it('with pvdifyd running, pvdify deploy runs in the daemon: progress streamed, v2 live, no failed request', async (t) => {
+    const daemon = execa(process.execPath, [PVDIFYD_BIN, 'serve'], { env: { ...h.env, PVDIFY_LOG: join(h.root, 'pvdifyd.log') }, extendEnv: false, reject: false, stdin: 'ignore' });
+    const socket = join(h.stateDir, 'pvdifyd.sock');
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!existsSync(socket)) {
+        if (daemon.exitCode !== null || Date.now() > deadline) {
+          daemon.kill('SIGKILL');
+          assert.fail(`pvdifyd serve did not open its control socket: ${(await daemon).stderr}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const load = startLoad({ port, concurrency: 2, pauseMs: 5, maxRequests: 20_000, maxMs: 90_000 });
+      const r = await h.pvdify('deploy', app, images.v2!.ref);
+      const result = await load.stop();
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`${app} v\\d+ is live`));
+      assert.match(r.stderr, /ok\s+pull[\s\S]*ok\s+switch[\s\S]*ok\s+drain/, 'the progress lines came from the daemon, in order');
+      assertNoFailures(result, 'deploy through pvdifyd', t);
+      assert.equal(await served(), images.v2!.body);
+      assert.match(await readFile(join(h.root, 'pvdifyd.log'), 'utf8'), /"command":"deploy".*"exit":0/, 'the daemon ran the deploy');
+    } finally {
+      daemon.kill('SIGTERM');
+      await daemon;
+    }
+    assert.equal(daemon.exitCode, 0);
+    assert.equal(existsSync(socket), false, 'the daemon removed its socket');
   });
 
   it('apps:delete stops every container and the router stops answering for the app', async () => {
