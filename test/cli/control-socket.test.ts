@@ -14,15 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { DEFAULT_STATE_DIR, controlSocketPath as clientSocketPath, runThroughDaemon } from '../../bin/control-client.js';
 import { controlSocketPath } from '../../src/cli/control-socket.ts';
 import { readEnvOptions } from '../../src/main.ts';
-import { createCliEnv, STACK_TRACE_RE, type CliEnv } from '../support/cli-env.ts';
-
-async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { createCliEnv, STACK_TRACE_RE, type CliEnv, waitFor } from '../support/cli-env.ts';
 
 /** Sends raw bytes to the socket and returns everything the daemon answers before closing. */
 function rawExchange(path: string, payload: string): Promise<string> {

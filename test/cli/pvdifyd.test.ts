@@ -16,17 +16,9 @@ import { silentLogger, systemClock } from '../../src/core/ports/clock.ts';
 import { createAgeVault } from '../../src/store/sops/age-vault.ts';
 import { identityToRecipient, readIdentityFile } from '../../src/store/sops/age-keys.ts';
 import { openStateStore } from '../../src/store/state-store.ts';
-import { createCliEnv, fixturesDir, STACK_TRACE_RE, type CliEnv } from '../support/cli-env.ts';
+import { createCliEnv, fixturesDir, STACK_TRACE_RE, type CliEnv, waitFor } from '../support/cli-env.ts';
 import { installCloudflaredStub } from '../support/cloudflared-stub/install.ts';
 import { createSystemctlStub, type SystemctlStub } from '../support/systemctl-stub/index.ts';
-
-async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Exit {
   code: number | null;
