@@ -6,10 +6,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRolloutEngine, type RolloutEngine } from '../../../src/core/deploy/rollout-engine.ts';
+import { createRolloutEngine, type RolloutEngine, type RolloutTiming } from '../../../src/core/deploy/rollout-engine.ts';
 import type { Actor } from '../../../src/core/model.ts';
 import { silentLogger, systemClock } from '../../../src/core/ports/clock.ts';
-import type { Edge, EdgeRoute, Snapshotter } from '../../../src/core/ports/runtime.ts';
+import type { Edge, EdgeRoute, HealthProbe, Snapshotter } from '../../../src/core/ports/runtime.ts';
 import type { StateStore } from '../../../src/core/ports/store.ts';
 import { createServices } from '../../../src/core/services/create-services.ts';
 import type { Services } from '../../../src/core/services/types.ts';
@@ -61,12 +61,23 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(opts: { healthDeadlineMs?: number; routerKind?: 'caddy' | 'none' } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  healthDeadlineMs?: number;
+  routerKind?: 'caddy' | 'none';
+  /** Default: the real HTTP probe against instances the fake supervisor serves over HTTP. */
+  probe?: HealthProbe;
+  /** Replaces the engine's pauses (a recording sleep). */
+  sleep?: (ms: number) => Promise<void>;
+  timing?: Partial<RolloutTiming>;
+}
+
+export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const root = mkdtempSync(join(tmpdir(), 'pvdify-engine-'));
   const store = openStateStore({ root, clock: systemClock, log: silentLogger });
   const { identity, recipient } = await generateAgeIdentity();
   const vault = createAgeVault({ identities: [identity], recipients: [recipient] });
-  const supervisor = new FakeSupervisor({ serveHttp: true });
+  // With a scripted probe nothing needs to answer HTTP.
+  const supervisor = new FakeSupervisor({ serveHttp: opts.probe === undefined });
   const images = new FakeImages();
   const fake = createFakeRouter();
   // Router "none": the same recorder, but the engine sees a router that cannot hold traffic.
@@ -88,10 +99,11 @@ export async function createHarness(opts: { healthDeadlineMs?: number; routerKin
     images,
     router,
     edge,
-    probe: createHttpProbe(),
+    probe: opts.probe ?? createHttpProbe(),
     snapshots: snapshotter,
     renderEnvFile,
-    timing: { healthDeadlineMs: opts.healthDeadlineMs ?? 3_000, healthIntervalMs: 20, drainMs: 10, workerSettleMs: 10 },
+    timing: { healthDeadlineMs: opts.healthDeadlineMs ?? 3_000, healthIntervalMs: 20, drainMs: 10, workerSettleMs: 10, ...opts.timing },
+    ...(opts.sleep ? { sleep: opts.sleep } : {}),
   });
   const services = createServices({ store, vault, clock: systemClock, log: silentLogger, engine });
   return {

@@ -3,61 +3,34 @@
  * scripted probe and a recording sleep, so the intervals and the supervisor calls are exact.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createRolloutEngine, type RolloutEngine } from '../../../src/core/deploy/rollout-engine.ts';
+import type { RolloutEngine } from '../../../src/core/deploy/rollout-engine.ts';
 import { DeployStepError } from '../../../src/core/errors.ts';
-import { silentLogger, systemClock } from '../../../src/core/ports/clock.ts';
 import type { StateStore } from '../../../src/core/ports/store.ts';
-import { createServices } from '../../../src/core/services/create-services.ts';
 import type { Services } from '../../../src/core/services/types.ts';
-import { createFakeRouter } from '../../../src/adapters/caddy/fake-router.ts';
 import { createFakeProbe, type FakeProbe } from '../../../src/adapters/http-probe/fake-probe.ts';
-import { FakeImages } from '../../../src/adapters/podman/fake-images.ts';
-import { FakeSupervisor } from '../../../src/adapters/podman/fake-supervisor.ts';
-import { createAgeVault } from '../../../src/store/sops/age-vault.ts';
-import { generateAgeIdentity } from '../../../src/store/sops/age-keys.ts';
-import { renderEnvFile } from '../../../src/store/sops/env-file.ts';
-import { openStateStore } from '../../../src/store/state-store.ts';
+import type { FakeImages } from '../../../src/adapters/podman/fake-images.ts';
+import type { FakeSupervisor } from '../../../src/adapters/podman/fake-supervisor.ts';
 import { instancePort } from '../../../src/core/deploy/instance-ports.ts';
-import { alice, recordingEdge } from './harness.ts';
+import { alice, createHarness, type Harness } from './harness.ts';
 
 const IMAGE = '127.0.0.1:5000/poll:v1';
 
 describe('rollout engine: health polling and work started ahead', () => {
-  let root: string;
+  let h: Harness;
   let store: StateStore;
   let services: Services;
   let engine: RolloutEngine;
-  let probe: FakeProbe;
   let supervisor: FakeSupervisor;
   let images: FakeImages;
+  const probe: FakeProbe = createFakeProbe();
   const sleeps: number[] = [];
   /** Runs during the next pause of the engine (then clears itself). */
   let duringNextSleep: (() => Promise<void>) | null = null;
 
   before(async () => {
-    root = mkdtempSync(join(tmpdir(), 'pvdify-poll-'));
-    store = openStateStore({ root, clock: systemClock, log: silentLogger });
-    const { identity, recipient } = await generateAgeIdentity();
-    const vault = createAgeVault({ identities: [identity], recipients: [recipient] });
-    probe = createFakeProbe();
-    supervisor = new FakeSupervisor();
-    images = new FakeImages();
-    engine = createRolloutEngine({
-      store,
-      vault,
-      clock: systemClock,
-      log: silentLogger,
-      supervisor,
-      images,
-      router: createFakeRouter(),
-      edge: recordingEdge(),
+    h = await createHarness({
       probe,
-      snapshots: { create: async () => '/snapshots/1' },
-      renderEnvFile,
       timing: { healthDeadlineMs: 60_000, healthIntervalMs: 250, drainMs: 0, workerSettleMs: 0 },
       // Instant and recorded: the test sees every interval the engine asked for.
       sleep: async (ms) => {
@@ -67,13 +40,9 @@ describe('rollout engine: health polling and work started ahead', () => {
         await hook?.();
       },
     });
-    services = createServices({ store, vault, clock: systemClock, log: silentLogger, engine });
+    ({ store, services, engine, supervisor, images } = h);
   });
-  after(async () => {
-    await supervisor.close();
-    store.close();
-    rmSync(root, { recursive: true, force: true });
-  });
+  after(() => h.close());
 
   it('polls a starting instance at a short constant interval and asks the supervisor once, not every 4th probe', async () => {
     const app = services.apps.create('poll', undefined, alice);
