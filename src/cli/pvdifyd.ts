@@ -8,7 +8,7 @@ import { isPvdifyError } from '../core/errors.ts';
 import type { Logger } from '../core/ports/clock.ts';
 import { createRootLogger, openRuntime, readEnvOptions, type Runtime, type RuntimeOptions } from '../main.ts';
 import { ensureRouterConfig, routerStatus, startRouterDetached, stopRouter } from '../adapters/caddy/caddy-process.ts';
-import { ROUTER_FRONT_UNIT_NAME, ROUTER_UNIT_NAME, ROUTER_UNIT_NAMES, renderRouterUnit } from '../adapters/systemd/unit-file.ts';
+import { ROUTER_UNIT_NAMES, renderRouterUnits } from '../adapters/systemd/unit-file.ts';
 import { enableListenerHandover, listenerHandoverState } from '../adapters/host/listener-handover.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { regenerate } from './regenerate.ts';
@@ -125,11 +125,7 @@ async function serve(options: RuntimeOptions, io: Io): Promise<number> {
 /** Writes the router's two units when they differ and reloads systemd. */
 async function installRouterUnit(runtime: Runtime): Promise<boolean> {
   const rt = runtime.options.runtime;
-  const unitOpts = { caddyPath: rt.caddyPath, stateDir: runtime.options.stateDir };
-  const units = [
-    { name: ROUTER_UNIT_NAME, text: renderRouterUnit(unitOpts, 'apps') },
-    { name: ROUTER_FRONT_UNIT_NAME, text: renderRouterUnit(unitOpts, 'front') },
-  ].filter((u) => {
+  const units = renderRouterUnits({ caddyPath: rt.caddyPath, stateDir: runtime.options.stateDir }).filter((u) => {
     const path = join(rt.unitDir, u.name);
     return !existsSync(path) || readFileSync(path, 'utf8') !== u.text;
   });

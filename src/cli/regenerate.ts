@@ -6,14 +6,12 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createCaddyAdminClient } from '../adapters/caddy/admin-client.ts';
-import { caddyConfigPath, frontAdminAddress, frontConfigPath, renderRouterConfigs } from '../adapters/caddy/caddy-router.ts';
+import { ROUTER_TIERS, renderRouterConfigs, routerTier } from '../adapters/caddy/caddy-router.ts';
 import {
-  ROUTER_UNIT_NAME,
-  ROUTER_FRONT_UNIT_NAME,
   TUNNEL_UNIT_NAME,
   instanceUnitName,
   renderInstanceUnit,
-  renderRouterUnit,
+  renderRouterUnits,
   renderTunnelUnit,
 } from '../adapters/systemd/unit-file.ts';
 import type { Runtime } from '../main.ts';
@@ -78,9 +76,9 @@ export async function regenerate(runtime: Runtime): Promise<RegenerateReport> {
 
   if (rt.supervisor === 'systemd') {
     if (rt.router === 'caddy') {
-      const unitOpts = { caddyPath: rt.caddyPath, stateDir: store.root };
-      if (put(join(rt.unitDir, ROUTER_UNIT_NAME), renderRouterUnit(unitOpts, 'apps'), 0o644)) unitsChanged = true;
-      if (put(join(rt.unitDir, ROUTER_FRONT_UNIT_NAME), renderRouterUnit(unitOpts, 'front'), 0o644)) unitsChanged = true;
+      for (const unit of renderRouterUnits({ caddyPath: rt.caddyPath, stateDir: store.root })) {
+        if (put(join(rt.unitDir, unit.name), unit.text, 0o644)) unitsChanged = true;
+      }
     }
     // The tunnel unit, once cloudflared is installed (its ingress file is written below).
     if (existsSync(rt.cloudflaredPath) && put(join(rt.unitDir, TUNNEL_UNIT_NAME), renderTunnelUnit({ cloudflaredPath: rt.cloudflaredPath, stateDir: store.root }), 0o644)) {
@@ -99,17 +97,14 @@ export async function regenerate(runtime: Runtime): Promise<RegenerateReport> {
 
   if (rt.router === 'caddy') {
     const configs = renderRouterConfigs(engine.routesFromSlots(), { stateDir: store.root, adminAddress: rt.caddyAdmin });
-    // The apps tier first: the front proxies to the sockets it opens.
-    const tiers = [
-      { name: 'apps', file: caddyConfigPath(store.root), admin: rt.caddyAdmin, config: configs.apps },
-      { name: 'front', file: frontConfigPath(store.root), admin: frontAdminAddress(store.root), config: configs.front },
-    ];
-    for (const t of tiers) {
-      if (!put(t.file, `${JSON.stringify(t.config, null, 2)}\n`, 0o644)) continue;
-      const admin = createCaddyAdminClient(t.admin, { timeoutMs: 5_000 });
+    // In start order: the front proxies to the sockets the apps tier opens.
+    for (const name of ROUTER_TIERS) {
+      const tier = routerTier(store.root, rt.caddyAdmin, name);
+      if (!put(tier.configPath, `${JSON.stringify(configs[name], null, 2)}\n`, 0o644)) continue;
+      const admin = createCaddyAdminClient(tier.adminAddress, { timeoutMs: 5_000 });
       if (await admin.ping()) {
-        await admin.load(t.config);
-        report.lines.push(`router config loaded into the running router (${t.name} tier)`);
+        await admin.load(configs[name]);
+        report.lines.push(`router config loaded into the running router (${name} tier)`);
       }
     }
   }

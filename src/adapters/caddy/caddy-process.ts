@@ -32,7 +32,7 @@ import { silentLogger, type Logger } from '../../core/ports/clock.ts';
 import { createCaddyAdminClient } from './admin-client.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { parseAdminAddress, routesFromCaddyConfig } from './caddy-config.ts';
-import { caddyConfigPath, frontAdminAddress, frontConfigPath, renderRouterConfigs, routerLogPath, routerSocketDir } from './caddy-router.ts';
+import { ROUTER_TIERS, frontAdminAddress, renderRouterConfigs, routerConfigPath, routerLogPath, routerSocketDir, routerTier, type RouterTierName } from './caddy-router.ts';
 import { enableListenerHandover } from '../host/listener-handover.ts';
 
 type CaddyChild = ReturnType<typeof spawnCaddy>;
@@ -49,9 +49,6 @@ export interface RouterProcessOptions {
   stopTimeoutMs?: number;
 }
 
-/** The two Caddy processes of the router, in start order. */
-export type RouterTier = 'apps' | 'front';
-const TIERS: readonly RouterTier[] = ['apps', 'front'];
 
 export interface TierStatus {
   running: boolean;
@@ -70,7 +67,7 @@ export interface TierStatus {
 
 /** The apps tier's figures at the top level (pid, mode, files); both tiers under `tiers`. */
 export interface RouterStatus extends TierStatus {
-  tiers: Record<RouterTier, TierStatus>;
+  tiers: Record<RouterTierName, TierStatus>;
 }
 
 interface PidFile {
@@ -79,15 +76,15 @@ interface PidFile {
   owner: number | null;
 }
 
-const paths = (stateDir: string, tier: RouterTier = 'apps') => ({
+const paths = (stateDir: string, tier: RouterTierName = 'apps') => ({
   dir: join(stateDir, 'router'),
-  config: tier === 'apps' ? caddyConfigPath(stateDir) : frontConfigPath(stateDir),
+  config: routerConfigPath(stateDir, tier),
   pid: join(stateDir, 'router', tier === 'apps' ? 'caddy.pid' : 'front.pid'),
   log: join(stateDir, 'router', tier === 'apps' ? 'caddy.log' : 'front.log'),
 });
 
-function adminOf(opts: RouterProcessOptions, tier: RouterTier): string {
-  return tier === 'apps' ? opts.adminAddress : frontAdminAddress(opts.stateDir);
+function adminOf(opts: RouterProcessOptions, tier: RouterTierName): string {
+  return routerTier(opts.stateDir, opts.adminAddress, tier).adminAddress;
 }
 
 async function readPidFile(file: string): Promise<PidFile | null> {
@@ -192,7 +189,7 @@ async function removeStaleSocket(adminAddress: string): Promise<void> {
   if (a.kind === 'unix') await rm(a.socketPath, { force: true });
 }
 
-function spawnCaddy(opts: RouterProcessOptions, detached: boolean, tier: RouterTier) {
+function spawnCaddy(opts: RouterProcessOptions, detached: boolean, tier: RouterTierName) {
   const p = paths(opts.stateDir, tier);
   // An fd (not execa's `{file}`, which pipes through this process) so a detached Caddy keeps
   // its log after we exit. execa's types only list fds 3-9; at runtime any open fd is passed on.
@@ -217,7 +214,7 @@ function spawnCaddy(opts: RouterProcessOptions, detached: boolean, tier: RouterT
   }
 }
 
-async function waitForAdmin(opts: RouterProcessOptions, tier: RouterTier, alive: () => Promise<boolean>): Promise<void> {
+async function waitForAdmin(opts: RouterProcessOptions, tier: RouterTierName, alive: () => Promise<boolean>): Promise<void> {
   const admin = createCaddyAdminClient(adminOf(opts, tier), { timeoutMs: 2000 });
   const deadline = performance.now() + (opts.readyTimeoutMs ?? 15_000);
   while (performance.now() < deadline) {
@@ -231,7 +228,7 @@ async function waitForAdmin(opts: RouterProcessOptions, tier: RouterTier, alive:
   throw new ExternalToolError('caddy', `caddy's admin API (${tier} tier) did not answer within ${opts.readyTimeoutMs ?? 15_000} ms`, `see ${paths(opts.stateDir, tier).log}`);
 }
 
-async function liveRouter(opts: RouterProcessOptions, tier: RouterTier): Promise<{ pidFile: PidFile | null; live: boolean }> {
+async function liveRouter(opts: RouterProcessOptions, tier: RouterTierName): Promise<{ pidFile: PidFile | null; live: boolean }> {
   const p = paths(opts.stateDir, tier);
   const pidFile = await readPidFile(p.pid);
   if (pidFile === null) return { pidFile, live: false };
@@ -261,7 +258,7 @@ async function killAndWait(pid: number, configPath: string, timeoutMs: number): 
   throw new ExternalToolError('caddy', `caddy (pid ${pid}) did not exit after SIGKILL`);
 }
 
-async function tierStatus(opts: RouterProcessOptions, tier: RouterTier): Promise<TierStatus> {
+async function tierStatus(opts: RouterProcessOptions, tier: RouterTierName): Promise<TierStatus> {
   const p = paths(opts.stateDir, tier);
   const { pidFile, live } = await liveRouter(opts, tier);
   const adminReachable = await createCaddyAdminClient(adminOf(opts, tier), { timeoutMs: 2000 }).ping();
@@ -280,7 +277,7 @@ async function tierStatus(opts: RouterProcessOptions, tier: RouterTier): Promise
 
 /** `pvdifyd router status`: running and reachable only when both tiers are. */
 export async function routerStatus(opts: RouterProcessOptions): Promise<RouterStatus> {
-  const [apps, front] = await Promise.all(TIERS.map((t) => tierStatus(opts, t))) as [TierStatus, TierStatus];
+  const [apps, front] = await Promise.all(ROUTER_TIERS.map((t) => tierStatus(opts, t))) as [TierStatus, TierStatus];
   return {
     ...apps,
     running: apps.running && front.running,
@@ -290,7 +287,7 @@ export async function routerStatus(opts: RouterProcessOptions): Promise<RouterSt
   };
 }
 
-async function startTierDetached(opts: RouterProcessOptions, tier: RouterTier): Promise<{ pid: number; alreadyRunning: boolean }> {
+async function startTierDetached(opts: RouterProcessOptions, tier: RouterTierName): Promise<{ pid: number; alreadyRunning: boolean }> {
   const p = paths(opts.stateDir, tier);
   const log = (opts.log ?? silentLogger).child({ component: 'caddy-process', tier });
   const { pidFile, live } = await liveRouter(opts, tier);
@@ -333,14 +330,14 @@ export async function startRouterDetached(opts: RouterProcessOptions): Promise<{
 }
 
 /** Refuses when a live `pvdifyd serve` other than us supervises this tier: it would restart it. */
-async function refuseIfSupervised(opts: RouterProcessOptions, tier: RouterTier): Promise<void> {
+async function refuseIfSupervised(opts: RouterProcessOptions, tier: RouterTierName): Promise<void> {
   const { pidFile, live } = await liveRouter(opts, tier);
   if (live && pidFile?.mode === 'supervised' && pidFile.owner !== null && pidFile.owner !== process.pid && processExists(pidFile.owner)) {
     throw new ConflictError(`the router is supervised by pvdifyd serve (pid ${pidFile.owner})`, 'stop the pvdifyd service instead');
   }
 }
 
-async function stopTier(opts: RouterProcessOptions, tier: RouterTier): Promise<{ stopped: boolean; pid: number | null; forced: boolean }> {
+async function stopTier(opts: RouterProcessOptions, tier: RouterTierName): Promise<{ stopped: boolean; pid: number | null; forced: boolean }> {
   const p = paths(opts.stateDir, tier);
   const log = (opts.log ?? silentLogger).child({ component: 'caddy-process', tier });
   const { pidFile, live } = await liveRouter(opts, tier);
@@ -360,7 +357,7 @@ async function stopTier(opts: RouterProcessOptions, tier: RouterTier): Promise<{
  * refused: that supervisor would restart it.
  */
 export async function stopRouter(opts: RouterProcessOptions): Promise<{ stopped: boolean; pid: number | null; forced: boolean }> {
-  for (const tier of TIERS) await refuseIfSupervised(opts, tier);
+  for (const tier of ROUTER_TIERS) await refuseIfSupervised(opts, tier);
   const front = await stopTier(opts, 'front');
   const apps = await stopTier(opts, 'apps');
   return { stopped: apps.stopped || front.stopped, pid: apps.pid ?? front.pid, forced: apps.forced || front.forced };
@@ -387,7 +384,7 @@ export interface TierProcessStatus {
 
 /** The apps tier's figures at the top level, both tiers under `tiers`. */
 export interface CaddyProcessStatus extends TierProcessStatus {
-  tiers: Record<RouterTier, TierProcessStatus>;
+  tiers: Record<RouterTierName, TierProcessStatus>;
 }
 
 interface TierProcess {
@@ -418,7 +415,7 @@ export function createCaddyProcess(opts: CaddyProcessOptions): CaddyProcess {
   const tiers = { apps: createTierProcess(opts, 'apps'), front: createTierProcess(opts, 'front') };
   return {
     async start() {
-      const running = await Promise.all(TIERS.map((t) => liveRouter(opts, t)));
+      const running = await Promise.all(ROUTER_TIERS.map((t) => liveRouter(opts, t)));
       const found = running.find((r) => r.live && r.pidFile);
       if (found?.pidFile) {
         throw new ConflictError(`a router is already running (pid ${found.pidFile.pid}, ${found.pidFile.mode})`, 'stop it with `pvdifyd router stop` first');
@@ -446,7 +443,7 @@ export function createCaddyProcess(opts: CaddyProcessOptions): CaddyProcess {
   };
 }
 
-function createTierProcess(opts: CaddyProcessOptions, tier: RouterTier): TierProcess {
+function createTierProcess(opts: CaddyProcessOptions, tier: RouterTierName): TierProcess {
   const p = paths(opts.stateDir, tier);
   const log = (opts.log ?? silentLogger).child({ component: 'caddy-process', tier });
   let state: CaddyProcessState = 'stopped';

@@ -44,9 +44,22 @@ export function routerSocketDir(stateDir: string): string {
   return join(stateDir, 'router', 'sock');
 }
 
+/** The router's two Caddy processes, in start order (the front proxies to the apps tier). */
+export type RouterTierName = 'apps' | 'front';
+export const ROUTER_TIERS: readonly RouterTierName[] = ['apps', 'front'];
+
 /** Caddy's running log of a tier, rolled by Caddy itself (stderr keeps only start-up and crashes). */
-export function routerLogPath(stateDir: string, tier: 'apps' | 'front'): string {
+export function routerLogPath(stateDir: string, tier: RouterTierName): string {
   return join(stateDir, 'router', 'logs', `${tier}.log`);
+}
+
+export function routerConfigPath(stateDir: string, tier: RouterTierName): string {
+  return tier === 'apps' ? caddyConfigPath(stateDir) : frontConfigPath(stateDir);
+}
+
+/** Where a tier's config lives and where its admin API answers (the apps tier's is configurable). */
+export function routerTier(stateDir: string, appsAdminAddress: string, tier: RouterTierName): { configPath: string; adminAddress: string } {
+  return { configPath: routerConfigPath(stateDir, tier), adminAddress: tier === 'apps' ? appsAdminAddress : frontAdminAddress(stateDir) };
 }
 
 /** Both tiers' configs for a table; throws (InvalidInputError) before anything is written. */
@@ -61,18 +74,17 @@ export function renderRouterConfigs(routes: readonly RouteSpec[], o: { stateDir:
 const asText = (config: unknown): string => `${JSON.stringify(config, null, 2)}\n`;
 
 interface Tier {
-  name: 'apps' | 'front';
   file: string;
   admin: CaddyAdminClient;
 }
 
 export function createCaddyRouter(opts: CaddyRouterOptions): Router {
-  const apps: Tier = { name: 'apps', file: caddyConfigPath(opts.stateDir), admin: createCaddyAdminClient(opts.adminAddress, { timeoutMs: opts.adminTimeoutMs }) };
-  const front: Tier = {
-    name: 'front',
-    file: frontConfigPath(opts.stateDir),
-    admin: createCaddyAdminClient(frontAdminAddress(opts.stateDir), { timeoutMs: opts.adminTimeoutMs }),
+  const tier = (name: RouterTierName): Tier => {
+    const t = routerTier(opts.stateDir, opts.adminAddress, name);
+    return { file: t.configPath, admin: createCaddyAdminClient(t.adminAddress, { timeoutMs: opts.adminTimeoutMs }) };
   };
+  const apps = tier('apps');
+  const front = tier('front');
   const log = opts.log.child({ component: 'caddy-router' });
   // Two applies racing could leave the files and the running configs on different tables.
   let queue: Promise<unknown> = Promise.resolve();

@@ -302,6 +302,14 @@ export function renderRouterUnit(opts: RouterUnitOptions, tier: 'apps' | 'front'
   });
 }
 
+/** Both router units, in start order, as `{ name, text }`. */
+export function renderRouterUnits(opts: RouterUnitOptions): { name: string; text: string }[] {
+  return [
+    { name: ROUTER_UNIT_NAME, text: renderRouterUnit(opts, 'apps') },
+    { name: ROUTER_FRONT_UNIT_NAME, text: renderRouterUnit(opts, 'front') },
+  ];
+}
+
 export interface DaemonUnitOptions {
   nodePath: string;
   /** Checkout of pvdify (holds bin/pvdifyd.js and node_modules). */
