@@ -29,9 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { podmanTestEnv } from '../test/support/podman/env.ts';
 import { freePort } from '../test/support/podman/ports.ts';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { PODMAN_BIN, PVDIFYD_BIN, PVDIFY_BIN, runNode } from '../test/e2e/support.ts';
+import { PODMAN_BIN, PVDIFY_BIN, runNode, startDaemon, type Daemon } from '../test/e2e/support.ts';
 import { fmtMs, median, parseNumberFlags, setUpLiveApp, type LiveApp } from './support/live-app.ts';
 import { openRuntime, readEnvOptions, type Runtime } from '../src/main.ts';
 import { cliActor } from '../src/cli/pvdify.ts';
@@ -83,31 +81,6 @@ async function engineDeploy(runtime: Runtime, app: string, image: string): Promi
   return { ms: performance.now() - started, steps };
 }
 
-/** `pvdifyd serve` on the benchmark's state, once its control socket is up. */
-async function startDaemon(live: LiveApp) {
-  const daemon = execa(process.execPath, [PVDIFYD_BIN, 'serve'], {
-    env: { ...live.h.env, PVDIFY_LOG: join(live.h.root, 'pvdifyd.log') },
-    extendEnv: false,
-    reject: false,
-    stdin: 'ignore',
-  });
-  const socket = join(live.h.stateDir, 'pvdifyd.sock');
-  const deadline = performance.now() + 30_000;
-  while (!existsSync(socket)) {
-    if (daemon.exitCode !== null || performance.now() > deadline) {
-      daemon.kill('SIGKILL');
-      throw new Error(`pvdifyd serve did not come up: ${(await daemon).stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    async stop() {
-      daemon.kill('SIGTERM');
-      await daemon;
-    },
-  };
-}
-
 /** The runtime pvdifyd would open on the benchmark's state (the CLI's PVDIFY_* variables, its log file). */
 function openEngine(live: LiveApp): Promise<Runtime> {
   return openRuntime(readEnvOptions(live.h.env));
@@ -119,7 +92,7 @@ export async function main(argv: string[], out: (line: string) => void = console
   const live = await setUpLiveApp({ drainMs: args.drainMs, prefix: 'pvd-do-' });
   const { h, app, images } = live;
   let runtime: Runtime | null = null;
-  let daemon: Awaited<ReturnType<typeof startDaemon>> | null = null;
+  let daemon: Daemon | null = null;
   // The CLI rows run the command in the CLI process; the daemon rows leave this unset.
   const direct = { ...h.env, PVDIFY_DIRECT: '1' };
   const cli = (...args: string[]) => runNode(PVDIFY_BIN, args, direct);
@@ -134,7 +107,7 @@ export async function main(argv: string[], out: (line: string) => void = console
     // Warm-up, not measured: first router start, first container of the app, page cache.
     await cliOk('deploy', app, images.a.ref);
     await floorOnce(images.a.ref);
-    daemon = await startDaemon(live);
+    daemon = await startDaemon(h);
 
     const floor: number[] = [];
     const deploy: number[] = [];

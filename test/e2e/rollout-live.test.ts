@@ -14,20 +14,19 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appContainers } from '../support/podman/cleanup.ts';
 import { get, waitForStatus } from '../support/podman/http.ts';
 import { startRegistry, type TestRegistry } from '../support/registry/registry.ts';
 import {
-  PVDIFYD_BIN,
   acquireHostLock,
   assertAppPortsFree,
   createHarness,
   liveToolsMissing,
   prepareImages,
   removeImages,
+  startDaemon,
   startLoad,
   type AppImage,
   type Harness,
@@ -268,17 +267,9 @@ describe('rollout through the pvdify CLI (podman + caddy + registry)', { skip, t
   });
 
   it('with pvdifyd running, pvdify deploy runs in the daemon: progress streamed, v2 live, no failed request', async (t) => {
-    const daemon = execa(process.execPath, [PVDIFYD_BIN, 'serve'], { env: { ...h.env, PVDIFY_LOG: join(h.root, 'pvdifyd.log') }, extendEnv: false, reject: false, stdin: 'ignore' });
-    const socket = join(h.stateDir, 'pvdifyd.sock');
+    const daemon = await startDaemon(h);
+    let exitCode: number | undefined;
     try {
-      const deadline = Date.now() + 30_000;
-      while (!existsSync(socket)) {
-        if (daemon.exitCode !== null || Date.now() > deadline) {
-          daemon.kill('SIGKILL');
-          assert.fail(`pvdifyd serve did not open its control socket: ${(await daemon).stderr}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
       const load = startLoad({ port, concurrency: 2, pauseMs: 5, maxRequests: 20_000, maxMs: 90_000 });
       const r = await h.pvdify('deploy', app, images.v2!.ref);
       const result = await load.stop();
@@ -287,13 +278,12 @@ describe('rollout through the pvdify CLI (podman + caddy + registry)', { skip, t
       assert.match(r.stderr, /ok\s+pull[\s\S]*ok\s+switch[\s\S]*ok\s+drain/, 'the progress lines came from the daemon, in order');
       assertNoFailures(result, 'deploy through pvdifyd', t);
       assert.equal(await served(), images.v2!.body);
-      assert.match(await readFile(join(h.root, 'pvdifyd.log'), 'utf8'), /"command":"deploy".*"exit":0/, 'the daemon ran the deploy');
+      assert.match(await readFile(daemon.logFile, 'utf8'), /"command":"deploy".*"exit":0/, 'the daemon ran the deploy');
     } finally {
-      daemon.kill('SIGTERM');
-      await daemon;
+      exitCode = await daemon.stop();
     }
-    assert.equal(daemon.exitCode, 0);
-    assert.equal(existsSync(socket), false, 'the daemon removed its socket');
+    assert.equal(exitCode, 0);
+    assert.equal(existsSync(join(h.stateDir, 'pvdifyd.sock')), false, 'the daemon removed its socket');
   });
 
   it('apps:delete stops every container and the router stops answering for the app', async () => {

@@ -235,6 +235,35 @@ async function stopRouterHard(stateDir: string, adminAddress: string, env: Recor
   if (problem !== null) throw problem;
 }
 
+export interface Daemon {
+  /** `<root>/pvdifyd.log`. */
+  logFile: string;
+  /** SIGTERM, then waits for the exit; resolves with the exit code. */
+  stop(): Promise<number | undefined>;
+}
+
+/** `pvdifyd serve` on the harness's state, resolved once its control socket is up. */
+export async function startDaemon(h: Harness, timeoutMs = 30_000): Promise<Daemon> {
+  const logFile = join(h.root, 'pvdifyd.log');
+  const daemon = execa(process.execPath, [PVDIFYD_BIN, 'serve'], { env: { ...h.env, PVDIFY_LOG: logFile }, extendEnv: false, reject: false, stdin: 'ignore' });
+  const socket = join(h.stateDir, 'pvdifyd.sock');
+  const deadline = performance.now() + timeoutMs;
+  while (!existsSync(socket)) {
+    if (daemon.exitCode !== null || performance.now() > deadline) {
+      daemon.kill('SIGKILL');
+      throw new Error(`pvdifyd serve did not open its control socket: ${(await daemon).stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    logFile,
+    async stop() {
+      daemon.kill('SIGTERM');
+      return (await daemon).exitCode;
+    },
+  };
+}
+
 /** True when nothing listens on 127.0.0.1:port right now. */
 export function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
