@@ -15,7 +15,7 @@ export const appsCreate = defineCommand({
   sideEffects: true,
   async run(ctx, args) {
     const environment = args.env ?? environmentForName(args.app);
-    const app = ctx.services.apps.create(args.app, environment, ctx.actor);
+    const app = await ctx.services.apps.create(args.app, environment, ctx.actor);
     return {
       blocks: [
         message(`Created ${app.name} (${app.environment}). Deploy it with \`deploy ${app.name} IMAGE\`.`, 'success'),

@@ -22,6 +22,7 @@ import type { Edge, HealthProbe, ImageRuntime, RegistryAuth, Router, Snapshotter
 import { PodmanCli } from './adapters/podman/podman-cli.ts';
 import { PodmanSupervisor } from './adapters/podman/podman-supervisor.ts';
 import { PodmanImages } from './adapters/podman/podman-images.ts';
+import { PodmanApi } from './adapters/podman/podman-api.ts';
 import { createSystemctl, type Systemctl } from './adapters/systemd/systemctl.ts';
 import { createSystemdSupervisor } from './adapters/systemd/systemd-supervisor.ts';
 import { ROUTER_UNIT_NAMES } from './adapters/systemd/unit-file.ts';
@@ -217,6 +218,11 @@ export async function openRuntime(options: RuntimeOptions, extra: { log?: Logger
 }
 
 /** Real adapters for the rollout engine, chosen by the runtime options. */
+/** Where pvdifyd's `podman system service` listens (owner-only, like the state dir). */
+export function podmanApiSocket(stateDir: string): string {
+  return join(stateDir, 'podman.sock');
+}
+
 export interface RuntimeAdapters {
   supervisor: Supervisor;
   images: ImageRuntime;
@@ -233,9 +239,11 @@ export interface RuntimeAdapters {
 export function createRuntimeAdapters(options: RuntimeOptions, log: Logger, clock: Clock): RuntimeAdapters {
   const rt = options.runtime;
   const podman = new PodmanCli({ bin: rt.podmanPath, log: log.child({ component: 'podman' }) });
+  // Answers while pvdifyd runs its `podman system service` (see serve); calls fall back to the CLI.
+  const podmanApi = new PodmanApi({ socketPath: podmanApiSocket(options.stateDir), log });
   const systemctl = createSystemctl({ path: rt.systemctlPath, log: log.child({ component: 'systemctl' }) });
   const journal = createJournal({ path: rt.journalctlPath, log: log.child({ component: 'journald' }) });
-  const podmanSupervisor = new PodmanSupervisor({ cli: podman, log: log.child({ component: 'supervisor' }) });
+  const podmanSupervisor = new PodmanSupervisor({ cli: podman, api: podmanApi, log: log.child({ component: 'supervisor' }), networkPods: rt.router === 'caddy' });
   const supervisor: Supervisor =
     rt.supervisor === 'systemd'
       ? createSystemdSupervisor({
@@ -288,7 +296,7 @@ export function createRuntimeAdapters(options: RuntimeOptions, log: Logger, cloc
   });
   return {
     supervisor,
-    images: new PodmanImages({ cli: podman, clock, log: log.child({ component: 'images' }) }),
+    images: new PodmanImages({ cli: podman, api: podmanApi, clock, log: log.child({ component: 'images' }) }),
     router,
     edge,
     probe: createHttpProbe(),

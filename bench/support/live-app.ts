@@ -36,7 +36,7 @@ export async function setUpLiveApp(opts: { drainMs?: number; healthDeadlineSecon
     const app = h.newAppName(opts.prefix?.replace(/[^a-z]/g, '') || 'bench');
     await h.pvdifyOk('apps:create', app);
     const port = await h.bindPort(app);
-    await assertAppPortsFree(port);
+    await assertAppPortsFree(app, port);
     const harness = h;
     return {
       h: harness,

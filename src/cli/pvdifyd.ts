@@ -6,7 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isPvdifyError } from '../core/errors.ts';
 import type { Logger } from '../core/ports/clock.ts';
-import { createRootLogger, openRuntime, readEnvOptions, type Runtime, type RuntimeOptions } from '../main.ts';
+import { createRootLogger, openRuntime, podmanApiSocket, readEnvOptions, type Runtime, type RuntimeOptions } from '../main.ts';
+import { PodmanApi } from '../adapters/podman/podman-api.ts';
+import { startPodmanService, type PodmanService } from '../adapters/podman/podman-service.ts';
 import { ensureRouterConfig, routerStatus, startRouterDetached, stopRouter } from '../adapters/caddy/caddy-process.ts';
 import { ROUTER_UNIT_NAMES, renderRouterUnits } from '../adapters/systemd/unit-file.ts';
 import { enableListenerHandover, listenerHandoverState } from '../adapters/host/listener-handover.ts';
@@ -89,6 +91,45 @@ function watchRouter(runtime: Runtime, log: Logger): () => void {
   return () => clearInterval(timer);
 }
 
+/**
+ * Runs `podman system service` on `<state>/podman.sock` while pvdifyd runs: the rollout starts
+ * containers and checks images through it (a few ms per call instead of a CLI start-up each).
+ * Without it everything goes through the CLI, so a failure here only costs speed; a service
+ * that dies is started again by the same 5 s watch. One left by a killed pvdifyd is reused.
+ */
+async function startPodmanApi(options: RuntimeOptions, log: Logger): Promise<{ stop(): Promise<void> }> {
+  const socketPath = podmanApiSocket(options.stateDir);
+  let service: PodmanService | null = null;
+  let stopped = false;
+  const ensure = async (): Promise<void> => {
+    if (service?.alive()) return;
+    if (await new PodmanApi({ socketPath }).ping()) return;
+    try {
+      service = await startPodmanService({ bin: options.runtime.podmanPath, socketPath, log });
+      log.info({ socketPath, pid: service.pid }, 'podman API service started');
+    } catch (e) {
+      log.warn({ err: e }, 'podman API service did not start: containers are started through the podman CLI (slower)');
+    }
+  };
+  await ensure();
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || stopped) return;
+    busy = true;
+    void ensure().finally(() => {
+      busy = false;
+    });
+  }, 5_000);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await service?.stop();
+    },
+  };
+}
+
 async function serve(options: RuntimeOptions, io: Io): Promise<number> {
   const log = createRootLogger(options, 'pvdifyd');
   if (!existsSync(options.ageKeyFile)) {
@@ -110,6 +151,7 @@ async function serve(options: RuntimeOptions, io: Io): Promise<number> {
     log.error({ err: e }, 'start-up recovery did not complete; run `pvdifyd regenerate-units` once the cause is fixed');
   }
   const stopWatch = watchRouter(runtime, log);
+  const podmanApi = await startPodmanApi(options, log);
   const control = await startControlSocket({ stateDir: options.stateDir, runtime, log });
   log.info({ stateDir: options.stateDir, apps: runtime.store.listApps().length, pid: process.pid, supervisor: options.runtime.supervisor, router: options.runtime.router }, 'pvdifyd started');
   io.err(`pvdifyd: serving from ${options.stateDir} (pid ${process.pid}); SIGTERM stops it`);
@@ -117,6 +159,7 @@ async function serve(options: RuntimeOptions, io: Io): Promise<number> {
   stopWatch();
   // Commands in progress (a deploy) finish before the runtime closes under them.
   await control.close();
+  await podmanApi.stop();
   await runtime.close();
   log.info('pvdifyd stopped (the router and the apps keep running)');
   return 0;

@@ -16,7 +16,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { PodmanCli } from '../../src/adapters/podman/podman-cli.ts';
 import { appContainers } from '../support/podman/cleanup.ts';
+import { podmanTestEnv } from '../support/podman/env.ts';
 import { get, waitForStatus } from '../support/podman/http.ts';
 import { startRegistry, type TestRegistry } from '../support/registry/registry.ts';
 import {
@@ -95,7 +98,7 @@ describe('rollout through the pvdify CLI (podman + caddy + registry)', { skip, t
     app = h.newAppName();
     await h.pvdifyOk('apps:create', app);
     port = await h.bindPort(app);
-    await assertAppPortsFree(port);
+    await assertAppPortsFree(app, port);
   });
 
   after(async () => {
@@ -279,11 +282,21 @@ describe('rollout through the pvdify CLI (podman + caddy + registry)', { skip, t
       assertNoFailures(result, 'deploy through pvdifyd', t);
       assert.equal(await served(), images.v2!.body);
       assert.match(await readFile(daemon.logFile, 'utf8'), /"command":"deploy".*"exit":0/, 'the daemon ran the deploy');
+      // The daemon started its instances through its podman API service: only the CLI records a
+      // CreateCommand.
+      assert.ok(existsSync(join(h.stateDir, 'podman.sock')), 'pvdifyd runs podman system service');
+      const live = (await new PodmanCli({ env: podmanTestEnv() }).ps({ labels: [`pvdify.app=${app}`] })).filter((c) => !c.isInfra && c.state === 'running');
+      assert.ok(live.length > 0);
+      for (const c of live) {
+        const created = await execa('podman', ['container', 'inspect', '--format', '{{json .Config.CreateCommand}}', c.name], { env: podmanTestEnv() });
+        assert.deepEqual(JSON.parse(created.stdout) ?? [], [], `${c.name} was started through the API`);
+      }
     } finally {
       exitCode = await daemon.stop();
     }
     assert.equal(exitCode, 0);
     assert.equal(existsSync(join(h.stateDir, 'pvdifyd.sock')), false, 'the daemon removed its socket');
+    assert.equal(existsSync(join(h.stateDir, 'podman.sock')), false, 'and stopped its podman service');
   });
 
   it('apps:delete stops every container and the router stops answering for the app', async () => {

@@ -24,6 +24,7 @@ import { installCloudflaredStub, type CloudflaredStub } from '../support/cloudfl
 import { BUSYBOX, buildTestImage } from '../support/images/build-test-image.ts';
 import { appContainers, removeAppContainers } from '../support/podman/cleanup.ts';
 import { podmanTestEnv } from '../support/podman/env.ts';
+import { PodmanCli } from '../../src/adapters/podman/podman-cli.ts';
 import { REGISTRY_BIN, pushImage, type TestRegistry } from '../support/registry/registry.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -276,12 +277,16 @@ export function portIsFree(port: number): Promise<boolean> {
 /**
  * Router ports come from the state (the first app of a fresh state dir gets 3000), not from the
  * host: fail early and clearly when something else on this machine holds one this app needs.
+ * The app's own network pods (set up by apps:create) hold its web slots' ports: not a conflict.
  */
-export async function assertAppPortsFree(bindPort: number, webInstances = 3): Promise<void> {
+export async function assertAppPortsFree(app: string, bindPort: number, webInstances = 3): Promise<void> {
   const ports = [bindPort];
   for (let i = 1; i <= webInstances; i++) ports.push(instancePort(bindPort, 'blue', i), instancePort(bindPort, 'green', i));
+  const own = new Set(
+    (await new PodmanCli({ env: podmanTestEnv() }).ps({ labels: [`pvdify.app=${app}`] })).filter((c) => c.isInfra).flatMap((c) => c.ports.map((p) => p.hostPort)),
+  );
   const taken: number[] = [];
-  for (const p of ports) if (!(await portIsFree(p))) taken.push(p);
+  for (const p of ports) if (!own.has(p) && !(await portIsFree(p))) taken.push(p);
   if (taken.length > 0) {
     throw new Error(`ports ${taken.join(', ')} on 127.0.0.1 are taken by another process; the e2e app needs them (is another e2e run going?)`);
   }

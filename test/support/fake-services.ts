@@ -168,7 +168,7 @@ export function createFakeServices(opts: { now?: () => Date } = {}): FakeService
           domains: domainRows(name),
         };
       },
-      create(name, environment, actor) {
+      async create(name, environment, actor) {
         call('apps.create', [name, environment, actor.id]);
         must(SlotName, name, 'app name');
         if (environment !== undefined) must(Environment, environment, 'environment');

@@ -14,6 +14,7 @@ import type {
   InstanceState,
   InstanceStats,
   LogLine,
+  SlotRef,
   Supervisor,
 } from '../../core/ports/runtime.ts';
 import {
@@ -32,7 +33,8 @@ export type FakeSupervisorCall =
   | { method: 'stop' | 'restart'; ref: InstanceRef }
   | { method: 'list'; app: string | undefined }
   | { method: 'stats'; app: string }
-  | { method: 'logs'; app: string; lines: number; process: string | undefined };
+  | { method: 'logs'; app: string; lines: number; process: string | undefined }
+  | { method: 'syncSlots'; app: string; keep: SlotRef[] };
 
 export interface FakeSupervisorOptions {
   clock?: Clock;
@@ -149,6 +151,11 @@ export class FakeSupervisor implements Supervisor {
     this.instances.set(name, inst);
     if (this.serveHttp && spec.hostPort !== null) inst.server = await this.listen(name, inst, spec.hostPort);
     this.emit(name, `starting ${spec.image} (release ${spec.release})`);
+  }
+
+  /** Nothing is kept between releases here: the call is only recorded. */
+  async syncSlots(app: string, keep: SlotRef[]): Promise<void> {
+    this.calls.push({ method: 'syncSlots', app, keep: keep.map((k) => ({ ...k })) });
   }
 
   async stop(ref: InstanceRef): Promise<void> {

@@ -16,6 +16,8 @@ export const LABEL_PROCESS = 'pvdify.process';
 export const LABEL_COLOUR = 'pvdify.colour';
 export const LABEL_INDEX = 'pvdify.index';
 export const LABEL_RELEASE = 'pvdify.release';
+/** On the network pods of the podman supervisor (see `networkPodName`). */
+export const LABEL_NETWORK_POD = 'pvdify.network-pod';
 
 /** The port every app container listens on (`PORT=3000`), per the seed. */
 export const CONTAINER_PORT = 3000;
@@ -23,6 +25,15 @@ export const CONTAINER_PORT = 3000;
 /** `pvdify-<app>-<process>-<colour>-<n>`. */
 export function containerName(ref: InstanceRef): string {
   return `pvdify-${ref.app}-${ref.process}-${ref.colour}-${ref.index}`;
+}
+
+/**
+ * `pvdify-<app>-<process>-<colour>-<n>-p<port>`: the pod that holds one instance slot's network
+ * namespace and host port for the podman supervisor. The port is part of the name, so a slot
+ * whose port changed never joins a pod publishing the old one.
+ */
+export function networkPodName(ref: InstanceRef, hostPort: number): string {
+  return `${containerName(ref)}-p${hostPort}`;
 }
 
 /** Refuses a ref whose parts could not safely become a container or unit name (every problem at once). */

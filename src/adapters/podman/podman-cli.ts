@@ -46,6 +46,27 @@ export interface PodmanRunOptions {
   logMaxSize?: string | null;
   /** argv replacing the image CMD, or null for the default. */
   command?: string[] | null;
+  /**
+   * Join this existing pod: its infra container holds the network namespace and the published
+   * ports (`publish` must then be empty), so starting the container sets up no network.
+   */
+  pod?: string | null;
+}
+
+/** Options of `podman pod create`: a pod that only shares its network namespace. */
+export interface PodmanPodOptions {
+  name: string;
+  /** Name of the pod's infra container (podman's default is `<pod id>-infra`). */
+  infraName: string;
+  labels?: Record<string, string>;
+  publish?: Array<{ hostIp: string; hostPort: number; containerPort: number }>;
+}
+
+/** One row of `podman pod ps --format json`. */
+export interface PodmanPod {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
 }
 
 export interface PodmanPort {
@@ -61,6 +82,8 @@ export interface PodmanContainer {
   image: string | null;
   imageId: string | null;
   labels: Record<string, string>;
+  /** The infra container of a pod (it carries the pod's labels and ports, and runs no app). */
+  isInfra: boolean;
   /** Podman's state word: created, running, paused, stopping, exited, … */
   state: string;
   exitCode: number | null;
@@ -252,10 +275,46 @@ export class PodmanCli {
     if (o.cpus != null) args.push('--cpus', String(o.cpus));
     if (o.restart) args.push(`--restart=${o.restart}`);
     if (o.logMaxSize) args.push('--log-opt', `max-size=${o.logMaxSize}`);
+    if (o.pod) args.push('--pod', o.pod);
     // Everything after the image is the container's argv; podman stops parsing flags there.
     args.push(o.image, ...(o.command ?? []));
     const r = await this.ok(`could not start ${o.name}`, args);
     return r.stdout.trim().split('\n').pop() ?? '';
+  }
+
+  /** `podman pod create --share net`; returns the pod id. */
+  async podCreate(o: PodmanPodOptions): Promise<string> {
+    const args = ['pod', 'create', '--name', o.name, '--infra-name', o.infraName, '--share', 'net'];
+    for (const [k, v] of Object.entries(o.labels ?? {})) args.push('--label', `${k}=${v}`);
+    for (const p of o.publish ?? []) args.push('--publish', `${p.hostIp}:${p.hostPort}:${p.containerPort}`);
+    const r = await this.ok(`could not create pod ${o.name}`, args);
+    return r.stdout.trim().split('\n').pop() ?? '';
+  }
+
+  /** Starts a pod's infra container (sets up its network); a running pod is left as it is. */
+  async podStart(name: string): Promise<void> {
+    await this.ok(`could not start pod ${name}`, ['pod', 'start', name]);
+  }
+
+  /** `podman pod ps --format json`, filtered by labels (`key` or `key=value`). */
+  async pods(filter: { labels?: string[] } = {}): Promise<PodmanPod[]> {
+    const args = ['pod', 'ps', '--format', 'json'];
+    for (const l of filter.labels ?? []) args.push('--filter', `label=${l}`);
+    const r = await this.ok('could not list pods', args);
+    return parseJsonArray(r.stdout, 'pod ps').flatMap((row) => {
+      const p = PodJson.safeParse(row);
+      if (!p.success) {
+        this.log.warn({ issues: p.error.issues.length }, 'skipping an unreadable row of podman pod ps');
+        return [];
+      }
+      return [{ id: p.data.Id, name: p.data.Name, labels: p.data.Labels ?? {} }];
+    });
+  }
+
+  /** Removes pods with their containers (forcing); missing ones are not an error. */
+  async podRm(names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    await this.ok(`could not remove pod ${names.join(', ')}`, ['pod', 'rm', '--ignore', '--force', '--time', '0', ...names]);
   }
 
   /** Stops a container; a missing one is not an error. */
@@ -299,6 +358,7 @@ export class PodmanCli {
           image: d.Image ?? null,
           imageId: d.ImageID ?? null,
           labels: d.Labels ?? {},
+          isInfra: d.IsInfra === true,
           state: (d.State ?? 'unknown').toLowerCase(),
           exitCode: d.ExitCode ?? null,
           ports: (d.Ports ?? []).map((port) => ({
@@ -539,12 +599,19 @@ const ImageInspectJson = z.looseObject({
   RepoTags: opt(z.array(z.string())),
 });
 
+const PodJson = z.looseObject({
+  Id: z.string().min(1),
+  Name: z.string().min(1),
+  Labels: opt(StringMap),
+});
+
 const ContainerJson = z.looseObject({
   Id: z.string().min(1),
   Names: opt(z.array(z.string())),
   Image: opt(z.string()),
   ImageID: opt(z.string()),
   Labels: opt(StringMap),
+  IsInfra: opt(z.boolean()),
   State: opt(z.string()),
   ExitCode: opt(z.number()),
   Exited: opt(z.boolean()),

@@ -8,35 +8,47 @@ import { InvalidInputError } from '../../core/errors.ts';
 import { silentLogger, systemClock, type Clock, type Logger } from '../../core/ports/clock.ts';
 import type { ImageInfo, ImageRuntime, PruneResult, RegistryAuth } from '../../core/ports/runtime.ts';
 import { assertImageRef } from './instance-spec.ts';
+import { PodmanApiUnavailable, type PodmanApi } from './podman-api.ts';
 import type { PodmanCli, PodmanImage } from './podman-cli.ts';
 
 export interface PodmanImagesOptions {
   cli: PodmanCli;
+  /** Podman's REST API: `exists` asks it when its service answers (~3 ms instead of ~30). */
+  api?: PodmanApi | null;
   clock?: Clock;
   log?: Logger;
 }
 
 export class PodmanImages implements ImageRuntime {
   private readonly cli: PodmanCli;
+  private readonly api: PodmanApi | null;
   private readonly clock: Clock;
   private readonly log: Logger;
 
   constructor(opts: PodmanImagesOptions) {
     this.cli = opts.cli;
+    this.api = opts.api ?? null;
     this.clock = opts.clock ?? systemClock;
     this.log = (opts.log ?? silentLogger).child({ component: 'podman-images' });
   }
 
   async pull(image: string, opts: { auth?: RegistryAuth | null; always?: boolean } = {}): Promise<void> {
     assertImageRef(image);
-    if (!opts.always && (await this.cli.imageExists(image))) return;
+    if (!opts.always && (await this.exists(image))) return;
     const started = Date.now();
     await this.cli.pull(image, { auth: opts.auth ?? null });
     this.log.info({ image, ms: Date.now() - started }, 'image pulled');
   }
 
-  exists(image: string): Promise<boolean> {
+  async exists(image: string): Promise<boolean> {
     assertImageRef(image);
+    if (this.api) {
+      try {
+        return await this.api.imageExists(image);
+      } catch (e) {
+        if (!(e instanceof PodmanApiUnavailable)) throw e;
+      }
+    }
     return this.cli.imageExists(image);
   }
 

@@ -3,7 +3,7 @@
  * found again through its `pvdify.*` labels. It serves hosts without systemd and the test suite;
  * the rollout pipeline above it is the same as with the `systemd` supervisor.
  */
-import { ExternalToolError, NotFoundError } from '../../core/errors.ts';
+import { ConflictError, ExternalToolError, NotFoundError } from '../../core/errors.ts';
 import { Colour } from '../../core/model.ts';
 import { silentLogger, type Logger } from '../../core/ports/clock.ts';
 import type {
@@ -13,15 +13,18 @@ import type {
   InstanceState,
   InstanceStats,
   LogLine,
+  SlotRef,
   Supervisor,
 } from '../../core/ports/runtime.ts';
-import type { PodmanCli, PodmanContainer, PodmanContainerInspect } from './podman-cli.ts';
+import { PodmanApiUnavailable, type PodmanApi } from './podman-api.ts';
+import type { PodmanCli, PodmanContainer, PodmanContainerInspect, PodmanRunOptions } from './podman-cli.ts';
 import {
   CONTAINER_PORT,
   LABEL_APP,
   LABEL_COLOUR,
   LABEL_INDEX,
   LABEL_PROCESS,
+  LABEL_NETWORK_POD,
   LABEL_RELEASE,
   assertInstanceRef,
   assertImageRef,
@@ -30,16 +33,28 @@ import {
   containerName,
   instanceLabels,
   isPortFree,
+  networkPodName,
   portConflictError,
 } from './instance-spec.ts';
 
 export interface PodmanSupervisorOptions {
   cli: PodmanCli;
+  /**
+   * Podman's REST API (`podman system service`, run by pvdifyd): containers are started through
+   * it when it answers (no CLI start-up per call), through the CLI otherwise.
+   */
+  api?: PodmanApi | null;
   log?: Logger;
   /** Seconds `podman stop` waits before SIGKILL (default 10). */
   stopTimeoutSec?: number;
   /** Per-container log size cap passed as `--log-opt max-size` (default `10mb`; null for none). */
   logMaxSize?: string | null;
+  /**
+   * Web instances join a per-slot network pod that keeps their host port between releases
+   * (default true). Off for router `none`: there both colours would publish `bind_port`, and a
+   * pod outliving its instance would keep the port from the next one.
+   */
+  networkPods?: boolean;
 }
 
 const MAX_LOG_LINES = 10_000;
@@ -47,37 +62,47 @@ const MAX_LOG_LINES = 10_000;
 export class PodmanSupervisor implements Supervisor {
   readonly kind = 'podman' as const;
   private readonly cli: PodmanCli;
+  private readonly api: PodmanApi | null;
   private readonly log: Logger;
   private readonly stopTimeoutSec: number;
   private readonly logMaxSize: string | null;
+  private readonly networkPods: boolean;
 
   constructor(opts: PodmanSupervisorOptions) {
     this.cli = opts.cli;
+    this.api = opts.api ?? null;
     this.log = (opts.log ?? silentLogger).child({ component: 'podman-supervisor' });
     this.stopTimeoutSec = opts.stopTimeoutSec ?? 10;
     this.logMaxSize = opts.logMaxSize === undefined ? '10mb' : opts.logMaxSize;
+    this.networkPods = opts.networkPods ?? true;
   }
 
   async start(spec: InstanceSpec): Promise<void> {
     assertInstanceSpec(spec);
     assertImageRef(spec.image);
     const name = containerName(spec);
-    if (spec.hostPort !== null) await this.assertHostPortAvailable(name, spec.hostPort);
+    const run: PodmanRunOptions = {
+      name,
+      image: spec.image,
+      labels: instanceLabels(spec),
+      envFile: spec.envFile,
+      publicEnv: { PORT: String(CONTAINER_PORT) },
+      memory: spec.memory,
+      cpus: spec.cpu,
+      restart: 'always',
+      replace: true,
+      logMaxSize: this.logMaxSize,
+      command: spec.command,
+    };
     try {
-      await this.cli.run({
-        name,
-        image: spec.image,
-        labels: instanceLabels(spec),
-        publish: spec.hostPort === null ? [] : [{ hostIp: '127.0.0.1', hostPort: spec.hostPort, containerPort: CONTAINER_PORT }],
-        envFile: spec.envFile,
-        publicEnv: { PORT: String(CONTAINER_PORT) },
-        memory: spec.memory,
-        cpus: spec.cpu,
-        restart: 'always',
-        replace: true,
-        logMaxSize: this.logMaxSize,
-        command: spec.command,
-      });
+      if (spec.hostPort === null) {
+        await this.run(run);
+      } else if (this.networkPods) {
+        await this.runInNetworkPod(spec, spec.hostPort, run);
+      } else {
+        await this.assertHostPortAvailable(name, spec.hostPort);
+        await this.run({ ...run, publish: [{ hostIp: '127.0.0.1', hostPort: spec.hostPort, containerPort: CONTAINER_PORT }] });
+      }
     } catch (e) {
       // Lost a race for the port between our check and podman's bind.
       if (e instanceof ExternalToolError && /address already in use/i.test(e.message) && spec.hostPort !== null) {
@@ -86,6 +111,87 @@ export class PodmanSupervisor implements Supervisor {
       throw e;
     }
     this.log.info({ name, image: spec.image, release: spec.release, hostPort: spec.hostPort }, 'instance started');
+  }
+
+  /**
+   * A web instance joins its slot's network pod, whose infra container holds the network
+   * namespace and the published host port from one release to the next: the network is set up
+   * once per slot (~70 ms of `podman run` here), not once per deploy. `syncSlots` creates the
+   * pods ahead (apps:create, scaling); a slot without one gets it here.
+   */
+  private async runInNetworkPod(spec: InstanceSpec, hostPort: number, run: PodmanRunOptions): Promise<void> {
+    const pod = networkPodName(spec, hostPort);
+    try {
+      await this.run({ ...run, pod });
+      return;
+    } catch (e) {
+      if (!(e instanceof ExternalToolError && /no such pod/i.test(e.message))) throw e;
+    }
+    try {
+      await this.createNetworkPod(spec, hostPort);
+    } catch (e) {
+      if (e instanceof ConflictError) throw e;
+      // Pods are a speed-up, not a requirement: without one the instance publishes its port
+      // itself, as under router `none`.
+      this.log.warn({ err: e instanceof Error ? e.message : String(e), pod }, 'could not set up the network pod: the instance publishes its port itself');
+      await this.run({ ...run, publish: [{ hostIp: '127.0.0.1', hostPort, containerPort: CONTAINER_PORT }] });
+      return;
+    }
+    await this.run({ ...run, pod });
+  }
+
+  /** `podman run -d` through the API when its service answers, else through the CLI. */
+  private async run(o: PodmanRunOptions): Promise<void> {
+    if (this.api) {
+      try {
+        await this.api.run(o);
+        return;
+      } catch (e) {
+        if (!(e instanceof PodmanApiUnavailable)) throw e;
+        this.log.debug({ err: e.message }, 'podman API not available: using the CLI');
+      }
+    }
+    await this.cli.run(o);
+  }
+
+  /** Creates and starts a slot's network pod, after checking that nobody else has the port. */
+  private async createNetworkPod(ref: InstanceRef, hostPort: number): Promise<void> {
+    const pod = networkPodName(ref, hostPort);
+    await this.assertHostPortAvailable(containerName(ref), hostPort);
+    await this.cli.podCreate({
+      name: pod,
+      infraName: `${pod}-infra`,
+      labels: { [LABEL_APP]: ref.app, [LABEL_NETWORK_POD]: 'true' },
+      publish: [{ hostIp: '127.0.0.1', hostPort, containerPort: CONTAINER_PORT }],
+    });
+    try {
+      // Started now, so the network is set up before a deploy needs it (and the port is held).
+      await this.cli.podStart(pod);
+    } catch (e) {
+      await this.cli.podRm([pod]).catch(() => {});
+      throw e;
+    }
+    this.log.info({ pod, hostPort }, 'network pod created');
+  }
+
+  async syncSlots(app: string, keep: SlotRef[]): Promise<void> {
+    if (!this.networkPods) return;
+    const wanted = new Map<string, { ref: InstanceRef; hostPort: number }>();
+    for (const k of keep) {
+      if (k.hostPort === null) continue;
+      const ref = { app, process: k.process, colour: k.colour, index: k.index };
+      assertInstanceRef(ref);
+      wanted.set(networkPodName(ref, k.hostPort), { ref, hostPort: k.hostPort });
+    }
+    const have = new Set((await this.cli.pods({ labels: [`${LABEL_APP}=${app}`, LABEL_NETWORK_POD] })).map((p) => p.name));
+    const gone = [...have].filter((n) => !wanted.has(n));
+    if (gone.length > 0) {
+      await this.cli.podRm(gone);
+      this.log.info({ app, pods: gone }, 'network pods removed');
+    }
+    for (const [name, { ref, hostPort }] of wanted) {
+      if (!have.has(name)) await this.createNetworkPod(ref, hostPort);
+    }
   }
 
   async stop(ref: InstanceRef): Promise<void> {
@@ -184,8 +290,10 @@ export class PodmanSupervisor implements Supervisor {
     return merged.slice(-lines).map((m) => m.line);
   }
 
-  private containers(app?: string): Promise<PodmanContainer[]> {
-    return this.cli.ps({ labels: [app === undefined ? LABEL_APP : `${LABEL_APP}=${app}`] });
+  /** The app's instance containers (not the infra containers of their network pods). */
+  private async containers(app?: string): Promise<PodmanContainer[]> {
+    const rows = await this.cli.ps({ labels: [app === undefined ? LABEL_APP : `${LABEL_APP}=${app}`] });
+    return rows.filter((r) => !r.isInfra);
   }
 
   /**
@@ -194,8 +302,13 @@ export class PodmanSupervisor implements Supervisor {
    */
   private async assertHostPortAvailable(name: string, port: number): Promise<void> {
     if (await isPortFree(port)) return;
+    // The instance's own container may hold it: it is being replaced (`--replace`), so remove
+    // it now, as the pod or the new container needs the port before that happens.
     const own = await this.cli.ps({ names: [name] });
-    if (own.some((c) => c.ports.some((p) => p.hostPort === port))) return;
+    if (own.some((c) => !c.isInfra && c.ports.some((p) => p.hostPort === port))) {
+      await this.cli.rm(name);
+      if (await isPortFree(port)) return;
+    }
     throw portConflictError(port);
   }
 }

@@ -265,5 +265,8 @@ export function createSystemdSupervisor(opts: SystemdSupervisorOptions): Supervi
       });
   }
 
-  return { kind: 'systemd', start, stop, restart, list, stats, logs };
+  /** Each unit publishes its own port and `stop` removes the unit: nothing outlives a release. */
+  async function syncSlots(): Promise<void> {}
+
+  return { kind: 'systemd', start, stop, restart, list, stats, logs, syncSlots };
 }

@@ -92,7 +92,7 @@ export interface RolloutOptions {
 export const MAX_SCALE = 20;
 
 /** Health polling: this interval for the first HEALTH_FAST_WINDOW_MS, then `healthIntervalMs`. */
-const HEALTH_FAST_INTERVAL_MS = 25;
+const HEALTH_FAST_INTERVAL_MS = 10;
 const HEALTH_FAST_WINDOW_MS = 2_000;
 /** While an instance is not healthy yet, whether its container exited is checked this often. */
 const STATE_CHECK_AFTER_PROBES = 4;
@@ -163,6 +163,24 @@ export function createRolloutEngine(deps: RolloutDeps) {
       }
     }
     return out;
+  }
+
+  /**
+   * Sets up the supervisor's per-slot resources (network pods) for the app's process counts in
+   * both colours, so the next deploy finds them, and frees the ones the counts no longer use.
+   * Called when an app is created and when its counts change; a failure is logged, not fatal
+   * (a deploy sets up what is missing, and refuses a port someone else holds).
+   */
+  async function syncSlots(app: AppSlot): Promise<void> {
+    const keep = (['blue', 'green'] as const).flatMap((colour) =>
+      planInstances(app, colour).map((i) => ({ process: i.process, colour, index: i.index, hostPort: i.port })),
+    );
+    await deps.supervisor.syncSlots(app.name, keep).catch((err: unknown) => log.warn({ err, app: app.name }, 'could not set up the instance slots'));
+  }
+
+  function sameInstances(a: InstanceRecord[], b: InstanceRecord[]): boolean {
+    const key = (i: InstanceRecord) => `${i.process}.${i.index}.${String(i.port !== null)}`;
+    return a.length === b.length && a.map(key).sort().join() === b.map(key).sort().join();
   }
 
   function specFor(app: AppSlot, release: Release, colour: Colour, inst: InstanceRecord, envFile: string): InstanceSpec {
@@ -332,8 +350,10 @@ export function createRolloutEngine(deps: RolloutDeps) {
     // failure surfaces in its own step. A refused release starts nothing.
     const pulling = refused ? null : settleLater(deps.images.pull(release.image, { auth: deps.registryAuth?.(release.image) ?? null }));
     const decrypting = refused ? null : settleLater(configValues(app.name, release.config_version));
-    store.updateReleaseStatus(app.name, release.version, { status: 'deploying' });
-    store.updateApp(app.name, (a) => ({ ...a, status: 'deploying' }));
+    const markDeploying = () => {
+      store.updateReleaseStatus(app.name, release.version, { status: 'deploying' });
+      store.updateApp(app.name, (a) => ({ ...a, status: 'deploying' }));
+    };
     try {
       if (refused || !pulling || !decrypting) {
         throw new InvalidInputError('router "none" serves one web instance per app (the container publishes bind_port itself)', 'scale web to 1, or use the caddy router');
@@ -342,6 +362,9 @@ export function createRolloutEngine(deps: RolloutDeps) {
       const snapshot = steps.run('snapshot', () => deps.snapshots.create(`${app.name} v${release.version}`));
       step = 'pull';
       const pull = steps.run('pull', () => pulling, release.image);
+      // The release is `pending` already (an interrupted one is recovered either way): the two
+      // status writes go here, while tar and the pull run, rather than ahead of them.
+      markDeploying();
       const [snapResult, pullResult] = await Promise.allSettled([snapshot, pull]);
       if (pullResult.status === 'rejected') throw pullResult.reason;
       if (snapResult.status === 'rejected') {
@@ -380,10 +403,21 @@ export function createRolloutEngine(deps: RolloutDeps) {
       step = 'switch';
       const deployment: Deployment = { colour, release: release.version, instances: planned };
       await steps.run('switch', async () => {
-        // The slot is the routing truth: write it first, then make the router match it.
-        app = store.updateApp(app.name, (a) => ({ ...a, deployment }));
+        // The slot is the routing truth, and the router is made to match it. Both change side by
+        // side: the router request is sent first and the slot is written while Caddy loads it.
+        // Whichever lands alone (a crash, a refusal), recovery re-applies the routes from the
+        // slots, and the old colour is still running until the drain.
+        const upstreams = planned.filter((i) => i.process === 'web' && i.port !== null).map((i) => i.port as number);
+        const routing = settleLater(applyRoutes({ app: app.name, upstreams }));
         try {
-          await applyRoutes();
+          app = store.updateApp(app.name, (a) => ({ ...a, deployment }));
+        } catch (e) {
+          await routing.catch(() => {});
+          await applyRoutes().catch((err: unknown) => log2.error({ err }, 'could not restore the previous routes'));
+          throw e;
+        }
+        try {
+          await routing;
         } catch (e) {
           // The router did not take the new upstreams: point the slot back at the old colour.
           app = store.updateApp(app.name, (a) => ({ ...a, deployment: previous }));
@@ -397,6 +431,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
         await steps.run('drain', async () => {
           await sleep(timing.drainMs);
           await stopInstances(app.name, previous.colour, previous.instances);
+          if (!sameInstances(previous.instances, planned)) await syncSlots(app);
         });
       }
       step = 'finish';
@@ -527,6 +562,8 @@ export function createRolloutEngine(deps: RolloutDeps) {
     applyEdge,
     liveSpecs,
     configValues,
+    /** After apps:create: the new app's instance slots, ready for its first deploy. */
+    prepareSlots: syncSlots,
 
     /** `deploy NAME IMAGE`: a new release with the app's newest config. */
     async deploy(appName: string, image: string, actor: Actor, opts: RolloutOptions & { approvedBy?: string | null } = {}): Promise<Release> {
@@ -609,7 +646,9 @@ export function createRolloutEngine(deps: RolloutDeps) {
         const dep = fresh.deployment;
         if (!dep || fresh.current_release === null) {
           // Nothing runs yet: the counts apply at the next deploy.
-          return store.updateApp(fresh.name, (a) => ({ ...a, processes }));
+          fresh = store.updateApp(fresh.name, (a) => ({ ...a, processes }));
+          await syncSlots(fresh);
+          return fresh;
         }
         const release = store.getRelease(fresh.name, dep.release);
         if (!release) throw new NotFoundError(`release v${dep.release} of ${fresh.name} is missing`);
@@ -654,6 +693,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
             await stopInstances(fresh.name, dep.colour, removing);
           }, `-${removing.length} instance(s)`);
         }
+        await syncSlots(fresh);
         return fresh;
       });
     },
@@ -736,6 +776,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
       const everRan = app.deployment !== null || store.listReleases(app.name, 1).length > 0;
       const states = everRan ? await deps.supervisor.list(app.name) : [];
       for (const s of states) await deps.supervisor.stop(s).catch((err: unknown) => log.error({ err, instance: s.name }, 'could not stop instance'));
+      await deps.supervisor.syncSlots(app.name, []).catch((err: unknown) => log.error({ err, app: app.name }, 'could not free the instance slots'));
       if (deps.router.kind !== 'none') await deps.router.apply(routesFromSlots().filter((r) => r.app !== app.name));
       const routes = store
         .listApps()

@@ -69,6 +69,21 @@ export interface Supervisor {
   stats(app: string): Promise<InstanceStats[]>;
   /** Newest `lines` lines of the app's instances (optionally one process type), oldest first. */
   logs(app: string, opts: { lines: number; process?: string; ref?: InstanceRef }): Promise<LogLine[]>;
+  /**
+   * Makes what the supervisor keeps per instance slot between releases (the podman supervisor's
+   * network pods, which hold each web slot's host port) match `keep`: missing ones are set up
+   * now, so a deploy does not pay for them, and the app's others are freed; an empty `keep`
+   * frees them all (the app is being deleted). A slot's port held by someone else is refused.
+   */
+  syncSlots(app: string, keep: SlotRef[]): Promise<void>;
+}
+
+/** An instance slot of an app: where one instance of a colour runs, whatever its release. */
+export interface SlotRef {
+  process: string;
+  colour: Colour;
+  index: number;
+  hostPort: number | null;
 }
 
 export interface ImageInfo {

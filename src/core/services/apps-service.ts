@@ -34,12 +34,15 @@ export function createAppsService(deps: ServiceDeps): AppsService {
       return { app, latestRelease, configKeys, domains: deps.store.listDomains(app.name) };
     },
 
-    create(name, environment, _actor: Actor) {
+    async create(name, environment, _actor: Actor) {
       const slot = checkSlotName(name);
       const env = environment === undefined ? environmentForName(slot) : Environment.parse(environment);
       if (deps.store.getApp(slot)) throw new ConflictError(`app ${slot} already exists`, 'pick another name, or see it with `apps:info`');
       const app = deps.store.createApp({ name: slot, environment: env, avoidPorts: deps.listeningPorts?.() });
       deps.log.info({ app: slot, environment: env, bind_port: app.bind_port }, 'app created');
+      // Its instance slots (network pods under the podman supervisor) are set up now rather than
+      // during its first deploy; best effort, the deploy sets up whatever is still missing.
+      await deps.engine?.prepareSlots(app);
       return app;
     },
 

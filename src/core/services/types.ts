@@ -36,7 +36,7 @@ export interface AppInfo {
 export interface AppsService {
   list(): AppSlot[];
   info(name: string): AppInfo;
-  create(name: string, environment: Environment | undefined, actor: Actor): AppSlot;
+  create(name: string, environment: Environment | undefined, actor: Actor): Promise<AppSlot>;
   /** `confirm` must equal `name` (Heroku's --confirm). */
   delete(name: string, confirm: string | undefined, actor: Actor): Promise<void>;
 }

@@ -167,7 +167,7 @@ export function supervisorContract(label: string, setup: () => Promise<Superviso
       assert.deepEqual(listed.map((i) => [i.index, i.release, i.hostPort]), [[1, 2, port]]);
     });
 
-    it('stops idempotently, forgets the instance and frees its port', async () => {
+    it('stops idempotently and forgets the instance; syncSlots frees its port', async () => {
       const port = await freePort();
       const s = spec({ index: 1, hostPort: port });
       await sup.start(s);
@@ -176,6 +176,10 @@ export function supervisorContract(label: string, setup: () => Promise<Superviso
       await sup.stop(ref(s));
       await sup.stop({ ...ref(s), index: 9 });
       assert.deepEqual(await sup.list(app), []);
+      // Nothing answers there any more, whether or not the slot still holds the port.
+      assert.equal((await get(port, '/health')).status, 0);
+      await sup.syncSlots(app, []);
+      await sup.syncSlots(app, []);
       assert.equal(await eventually(() => isPortFree(port), (free) => free), true);
     });
 

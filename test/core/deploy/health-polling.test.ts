@@ -45,13 +45,13 @@ describe('rollout engine: health polling and work started ahead', () => {
   after(() => h.close());
 
   it('polls a starting instance at a short constant interval and asks the supervisor once, not every 4th probe', async () => {
-    const app = services.apps.create('poll', undefined, alice);
+    const app = await services.apps.create('poll', undefined, alice);
     probe.script(instancePort(app.bind_port, 'blue', 1), [...Array<'refused'>(12).fill('refused'), 200]);
     const listsBefore = supervisor.calls.filter((c) => c.method === 'list').length;
     const release = await engine.deploy('poll', IMAGE, alice);
     assert.equal(release.status, 'succeeded');
     assert.equal(sleeps.length, 12, 'one pause after each failed probe');
-    assert.ok(sleeps.every((ms) => ms === 25), `pauses: ${sleeps.join(',')}`);
+    assert.ok(sleeps.every((ms) => ms === 10), `pauses: ${sleeps.join(',')}`);
     // The state check is throttled to once a second; instant sleeps keep the test within one.
     assert.equal(supervisor.calls.filter((c) => c.method === 'list').length - listsBefore, 1);
   });

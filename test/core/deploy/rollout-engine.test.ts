@@ -27,8 +27,19 @@ describe('rollout engine (fakes + real store, vault and HTTP probe)', () => {
   });
 
   it('deploys v1: pull, env file, start blue, health, route, release succeeded', async () => {
-    const app = h.services.apps.create('shop', undefined, alice);
+    const app = await h.services.apps.create('shop', undefined, alice);
     bindPort = app.bind_port;
+    // Creating the app sets up the web slot of both colours ahead of its first deploy.
+    assert.deepEqual(h.supervisor.calls.filter((c) => c.method === 'syncSlots'), [
+      {
+        method: 'syncSlots',
+        app: 'shop',
+        keep: [
+          { process: 'web', colour: 'blue', index: 1, hostPort: instancePort(bindPort, 'blue', 1) },
+          { process: 'web', colour: 'green', index: 1, hostPort: instancePort(bindPort, 'green', 1) },
+        ],
+      },
+    ]);
     await h.services.config.set('shop', [['GREETING', 'hello-world']], alice);
     const steps: string[] = [];
     const release = await h.engine.deploy('shop', V1, alice, { onProgress: (e) => e.status === 'ok' && steps.push(e.step) });
@@ -63,6 +74,7 @@ describe('rollout engine (fakes + real store, vault and HTTP probe)', () => {
     // The switch happened before the old colour stopped.
     const calls = h.supervisor.calls.map((c) => c.method);
     assert.ok(calls.lastIndexOf('stop') > calls.lastIndexOf('start'));
+    assert.equal(calls.filter((c) => c === 'syncSlots').length, 1, 'same process counts: no slot changes after apps:create');
   });
 
   it('fails an unhealthy release at health: new colour stopped, v2 still routed, release failed with the log tail', async () => {
@@ -161,6 +173,16 @@ describe('rollout engine (fakes + real store, vault and HTTP probe)', () => {
     await h.engine.scale('shop', { web: 1 }, alice);
     assert.deepEqual(upstreamsOf(h.router, 'shop'), [ports[0]]);
     assert.equal((await h.supervisor.list('shop')).length, 1);
+    // Slots 2 and 3 are freed in both colours; slot 1 of each colour is kept.
+    const released = h.supervisor.calls.filter((c) => c.method === 'syncSlots').at(-1);
+    assert.deepEqual(released, {
+      method: 'syncSlots',
+      app: 'shop',
+      keep: [
+        { process: 'web', colour: 'blue', index: 1, hostPort: instancePort(bindPort, 'blue', 1) },
+        { process: 'web', colour: 'green', index: 1, hostPort: instancePort(bindPort, 'green', 1) },
+      ],
+    });
   });
 
   it('refuses absurd scale requests and changes nothing', async () => {
@@ -215,6 +237,7 @@ describe('rollout engine (fakes + real store, vault and HTTP probe)', () => {
     await h.services.apps.delete('shop', 'shop', alice);
     assert.equal(h.store.getApp('shop'), null);
     assert.deepEqual(await h.supervisor.list('shop'), []);
+    assert.deepEqual(h.supervisor.calls.filter((c) => c.method === 'syncSlots').at(-1), { method: 'syncSlots', app: 'shop', keep: [] }, 'every slot freed');
     assert.deepEqual(h.edge.applied.at(-1), []);
     assert.equal(h.router.applied.at(-1)?.find((r) => r.app === 'shop'), undefined);
   });
@@ -224,7 +247,7 @@ describe('rollout engine: interrupted rollouts', () => {
   it('a deploy after a killed one marks the interrupted release failed and clears its orphan colour', async () => {
     const h = await createHarness();
     try {
-      const app = h.services.apps.create('tidy', undefined, alice);
+      const app = await h.services.apps.create('tidy', undefined, alice);
       await h.engine.deploy('tidy', V1, alice);
       // What a CLI killed mid-health leaves: a release `deploying` and an instance of the other colour.
       const r = h.store.createRelease({
@@ -252,7 +275,7 @@ describe('rollout engine with router "none"', () => {
   it('publishes bind_port directly, stops the old instance first, and refuses web > 1', async () => {
     const h = await createHarness({ routerKind: 'none' });
     try {
-      const app = h.services.apps.create('solo', undefined, alice);
+      const app = await h.services.apps.create('solo', undefined, alice);
       await h.engine.deploy('solo', V1, alice);
       assert.equal((await get(app.bind_port)).body.trim(), V1);
       const steps: string[] = [];
@@ -275,7 +298,7 @@ describe('rollout engine: image prune', () => {
   it('removes old unused images but never those of the last 3 releases', async () => {
     const h = await createHarness();
     try {
-      h.services.apps.create('keep', undefined, alice);
+      await h.services.apps.create('keep', undefined, alice);
       const tags = ['k1', 'k2', 'k3', 'k4'].map((t) => `127.0.0.1:5000/keep:${t}`);
       for (const tag of tags) await h.engine.deploy('keep', tag, alice);
       h.images.add('docker.io/library/unrelated:old', { created: new Date('2020-01-01T00:00:00Z') });
@@ -295,7 +318,7 @@ describe('rollout engine: config version of a deploy', () => {
   it('ships the newest config version even when the slot copy lags (crash between the two writes)', async () => {
     const h = await createHarness();
     try {
-      h.services.apps.create('lag', undefined, alice);
+      await h.services.apps.create('lag', undefined, alice);
       await h.services.config.set('lag', [['A', 'one']], alice);
       // What a crash after writing v2 but before updating the slot leaves behind.
       const sops = h.store.readConfigVersion('lag', 1);

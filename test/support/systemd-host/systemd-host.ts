@@ -9,7 +9,8 @@
  * - `host.dispose()` removes the container (and so everything inside it).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,6 +129,30 @@ async function buildBusyboxTar(dir: string): Promise<string> {
   return tarball;
 }
 
+/**
+ * systemd in the container sets up its cgroup v1 layout through the shared /sys/fs/cgroup: it
+ * mounts hierarchies this host does not mount (net_cls,net_prio, hugetlb, perf_event) and links
+ * them there. They outlive the container, unmounted on the host yet listed in /proc/self/cgroup,
+ * and podman then cannot create a pod ("mkdir /sys/fs/cgroup/net_cls/libpod_parent: read-only
+ * file system"). Mounting each one where systemd linked it leaves the host as a v1 host with
+ * those controllers would be. Nothing to do on a cgroup v2 host.
+ */
+export async function mountOrphanedCgroupHierarchies(): Promise<string[]> {
+  const mounted = new Set(
+    (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => p !== undefined),
+  );
+  const fixed: string[] = [];
+  for (const line of (await readFile('/proc/self/cgroup', 'utf8')).split('\n')) {
+    const controllers = line.split(':')[1] ?? '';
+    if (controllers === '' || controllers.startsWith('name=')) continue;
+    const dir = `/sys/fs/cgroup/${controllers}`;
+    if (mounted.has(dir) || !existsSync(dir)) continue;
+    const r = await execa('mount', ['-t', 'cgroup', '-o', controllers, 'cgroup', dir], { reject: false });
+    if (r.exitCode === 0) fixed.push(controllers);
+  }
+  return fixed;
+}
+
 export async function bootSystemdHost(opts: { bootTimeoutMs?: number } = {}): Promise<SystemdHost> {
   const name = `pvdify-systemd-test-${process.pid}-${randomBytes(3).toString('hex')}`;
   const scratch = await mkdtemp(join(tmpdir(), 'pvdify-systemd-scratch-'));
@@ -160,6 +185,7 @@ export async function bootSystemdHost(opts: { bootTimeoutMs?: number } = {}): Pr
   }
   async function dispose(): Promise<void> {
     if (started) await podman(['rm', '-f', '-t', '0', name], { reject: false });
+    if (started) await mountOrphanedCgroupHierarchies();
     await rm(scratch, { recursive: true, force: true });
   }
 
