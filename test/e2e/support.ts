@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -164,6 +164,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     };
     await step('remove containers', () => removeAppContainers([...apps]));
     await step('stop router', () => stopRouterHard(stateDir, adminAddress, env));
+    await step('podman service', () => killLeftoverPodmanService(stateDir));
     await step('check containers', async () => {
       const left = await appContainers([...apps]);
       if (left.length > 0) throw new Error(`still present: ${left.join(', ')}`);
@@ -234,6 +235,22 @@ async function stopRouterHard(stateDir: string, adminAddress: string, env: Recor
     }
   }
   if (problem !== null) throw problem;
+}
+
+/**
+ * pvdifyd stops its `podman system service` on the way out; one still serving this state's socket
+ * means a daemon did not stop cleanly (killed): kill it and report it.
+ */
+async function killLeftoverPodmanService(stateDir: string): Promise<void> {
+  const marker = `unix://${join(stateDir, 'podman.sock')}`;
+  const left: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').includes(marker)) left.push(Number(entry));
+  }
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  if (left.length > 0) throw new Error(`podman system service (pid ${left.join(', ')}) outlived pvdifyd; killed`);
 }
 
 export interface Daemon {
