@@ -1,10 +1,10 @@
 /**
- * A small client for Caddy's admin API over a unix socket or 127.0.0.1 (node:http, no agent).
+ * A small client for Caddy's admin API over a unix socket or 127.0.0.1 (`localRequest`).
  * Caddy answers errors as `{"error": "..."}`; that text becomes the ExternalToolError message.
  */
-import http from 'node:http';
 import { ExternalToolError } from '../../core/errors.ts';
 import { parseAdminAddress, type AdminAddress } from './caddy-config.ts';
+import { localRequest } from '../local-http.ts';
 
 export interface CaddyAdminClient {
   readonly address: AdminAddress;
@@ -25,36 +25,24 @@ export function createCaddyAdminClient(adminAddress: string, opts: { timeoutMs?:
   // Replacing a config waits for the old servers to finish in-flight requests (grace period).
   const timeoutMs = opts.timeoutMs ?? 60_000;
 
-  function request(method: 'GET' | 'POST', path: string, body?: string): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (body !== undefined) {
-        headers['content-type'] = 'application/json';
-        headers['content-length'] = String(Buffer.byteLength(body));
-      }
-      const target =
-        address.kind === 'unix'
-          ? // Over a unix socket Caddy only accepts an empty Host header.
-            { socketPath: address.socketPath, setHost: false, headers: { ...headers, host: '' } }
-          : { host: address.host, port: address.port, headers };
-      const req = http.request({ ...target, method, path, agent: false, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('admin API response too large'));
-          else chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
+  async function request(method: 'GET' | 'POST', path: string, body?: string): Promise<{ status: number; text: string }> {
+    try {
+      const answer = await localRequest({
+        target: address.kind === 'unix' ? { socketPath: address.socketPath } : { host: address.host, port: address.port },
+        method,
+        path,
+        body,
+        // Over a unix socket Caddy only accepts an empty Host header.
+        headers: address.kind === 'unix' ? { accept: 'application/json', host: '' } : { accept: 'application/json' },
+        timeoutMs,
+        maxResponseBytes: MAX_RESPONSE_BYTES,
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (e: NodeJS.ErrnoException) => {
-        const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'not running' : (e.code ?? e.message);
-        reject(new ExternalToolError('caddy', `admin API at ${address.listen} unreachable (${why})`, 'start the router: pvdifyd router start'));
-      });
-      req.end(body);
-    });
+      return { status: answer.status, text: answer.body };
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'not running' : err.code === 'ETIMEDOUT' || err.code === 'ETOOLARGE' ? err.message : (err.code ?? err.message);
+      throw new ExternalToolError('caddy', `admin API at ${address.listen} unreachable (${why})`, 'start the router: pvdifyd router start');
+    }
   }
 
   function failure(method: string, path: string, status: number, text: string): ExternalToolError {

@@ -10,10 +10,10 @@
  * throw `PodmanApiUnavailable`, so callers can fall back to the CLI.
  */
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
 import { ExternalToolError, InvalidInputError } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/ports/clock.ts';
 import { summarizePodmanError, type PodmanRunOptions } from './podman-cli.ts';
+import { localRequest, type LocalAnswer as Answer } from '../local-http.ts';
 
 export interface PodmanApiOptions {
   /** The service's unix socket, e.g. the path given to `podman system service unix://…`. */
@@ -40,13 +40,8 @@ export class PodmanApiUnavailable extends ExternalToolError {
 export const API_PREFIX = '/v4.0.0/libpod';
 const DEFAULT_TIMEOUT_MS = 60_000;
 const PING_TIMEOUT_MS = 2_000;
-/** Error bodies are small JSON; anything longer is cut (only the log sees it anyway). */
+/** Answers are small JSON; a longer one is refused. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
-
-interface Answer {
-  status: number;
-  body: string;
-}
 
 export class PodmanApi {
   readonly socketPath: string;
@@ -123,55 +118,27 @@ export class PodmanApi {
     return new ExternalToolError('podman', `${what}: ${reason}`, hint);
   }
 
-  /** One request on a fresh connection (no keep-alive, so a connection the service dropped is never reused). */
-  private request(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<Answer> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  private async request(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<Answer> {
     const started = performance.now();
-    return new Promise<Answer>((resolve, reject) => {
-      let settled = false;
-      const finish = (err: Error | null, answer?: Answer) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err) {
-          this.log.debug({ method, path, err: err.message }, 'podman API request failed');
-          reject(err);
-        } else if (answer) {
-          this.log.debug({ method, path, status: answer.status, ms: Math.round(performance.now() - started) }, 'podman API');
-          resolve(answer);
-        }
-      };
-      const req = http.request(
-        {
-          socketPath: this.socketPath,
-          path: `${API_PREFIX}${path}`,
-          method,
-          agent: false,
-          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
-          });
-          res.on('end', () => finish(null, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', (e) => finish(unavailable(method, path, e)));
-        },
+    try {
+      const answer = await localRequest({
+        target: { socketPath: this.socketPath },
+        method,
+        path: `${API_PREFIX}${path}`,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        timeoutMs,
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+      });
+      this.log.debug({ method, path, status: answer.status, ms: Math.round(performance.now() - started) }, 'podman API');
+      return answer;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      this.log.debug({ method, path, err: err.message }, 'podman API request failed');
+      throw new PodmanApiUnavailable(
+        err.code === 'ETIMEDOUT' ? `podman API ${method} ${path} timed out after ${timeoutMs} ms` : `podman API ${method} ${path} failed: ${err.code ?? err.message}`,
       );
-      const timer = setTimeout(() => {
-        finish(new PodmanApiUnavailable(`podman API ${method} ${path} timed out after ${timeoutMs} ms`));
-        req.destroy();
-      }, timeoutMs);
-      req.on('error', (e) => finish(unavailable(method, path, e)));
-      req.end(payload);
-    });
+    }
   }
-}
-
-function unavailable(method: string, path: string, e: Error & { code?: string }): PodmanApiUnavailable {
-  return new PodmanApiUnavailable(`podman API ${method} ${path} failed: ${e.code ?? e.message}`);
 }
 
 function parseId(body: string): string | null {
