@@ -67,26 +67,36 @@ function watchRouter(runtime: Runtime, log: Logger): () => void {
   const rt = runtime.options.runtime;
   if (rt.router === 'none') return () => {};
   const opts = { stateDir: runtime.options.stateDir, caddyPath: rt.caddyPath, adminAddress: rt.caddyAdmin, log };
+  return every(WATCH_INTERVAL_MS, async () => {
+    try {
+      const status = await routerStatus(opts);
+      if (!status.adminReachable) {
+        log.warn('router is down: starting it again');
+        if (rt.supervisor === 'podman') await startRouterDetached(opts);
+        else for (const unit of ROUTER_UNIT_NAMES) await runtime.adapters.systemctl.start(unit);
+        await runtime.engine.applyRoutes();
+      }
+    } catch (e) {
+      log.error({ err: e }, 'router watchdog could not restart the router');
+    }
+  });
+}
+
+const WATCH_INTERVAL_MS = 5_000;
+
+/**
+ * Runs `fn` every `ms` in the background, never two runs at once (a slow run skips a tick);
+ * the timer does not keep the process alive. Returns the function that stops it.
+ */
+function every(ms: number, fn: () => Promise<void>): () => void {
   let busy = false;
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    void (async () => {
-      try {
-        const status = await routerStatus(opts);
-        if (!status.adminReachable) {
-          log.warn('router is down: starting it again');
-          if (rt.supervisor === 'podman') await startRouterDetached(opts);
-          else for (const unit of ROUTER_UNIT_NAMES) await runtime.adapters.systemctl.start(unit);
-          await runtime.engine.applyRoutes();
-        }
-      } catch (e) {
-        log.error({ err: e }, 'router watchdog could not restart the router');
-      } finally {
-        busy = false;
-      }
-    })();
-  }, 5_000);
+    void fn().finally(() => {
+      busy = false;
+    });
+  }, ms);
   timer.unref();
   return () => clearInterval(timer);
 }
@@ -100,7 +110,6 @@ function watchRouter(runtime: Runtime, log: Logger): () => void {
 async function startPodmanApi(options: RuntimeOptions, log: Logger): Promise<{ stop(): Promise<void> }> {
   const socketPath = podmanApiSocket(options.stateDir);
   let service: PodmanService | null = null;
-  let stopped = false;
   const ensure = async (): Promise<void> => {
     if (service?.alive()) return;
     if (await new PodmanApi({ socketPath }).ping()) return;
@@ -112,19 +121,10 @@ async function startPodmanApi(options: RuntimeOptions, log: Logger): Promise<{ s
     }
   };
   await ensure();
-  let busy = false;
-  const timer = setInterval(() => {
-    if (busy || stopped) return;
-    busy = true;
-    void ensure().finally(() => {
-      busy = false;
-    });
-  }, 5_000);
-  timer.unref();
+  const stopWatch = every(WATCH_INTERVAL_MS, ensure);
   return {
     async stop() {
-      stopped = true;
-      clearInterval(timer);
+      stopWatch();
       await service?.stop();
     },
   };

@@ -37,6 +37,21 @@ export class PodmanApiUnavailable extends ExternalToolError {
   }
 }
 
+/**
+ * A podman operation through the API when there is one and its service answers, through the CLI
+ * otherwise (no client, or `PodmanApiUnavailable`); podman refusing the request is not retried.
+ */
+export async function apiOrCli<T>(api: PodmanApi | null, viaApi: (api: PodmanApi) => Promise<T>, viaCli: () => Promise<T>): Promise<T> {
+  if (api) {
+    try {
+      return await viaApi(api);
+    } catch (e) {
+      if (!(e instanceof PodmanApiUnavailable)) throw e;
+    }
+  }
+  return viaCli();
+}
+
 export const API_PREFIX = '/v4.0.0/libpod';
 const DEFAULT_TIMEOUT_MS = 60_000;
 const PING_TIMEOUT_MS = 2_000;

@@ -66,7 +66,6 @@ export interface PodmanPodOptions {
 export interface PodmanPod {
   id: string;
   name: string;
-  labels: Record<string, string>;
 }
 
 export interface PodmanPort {
@@ -307,7 +306,7 @@ export class PodmanCli {
         this.log.warn({ issues: p.error.issues.length }, 'skipping an unreadable row of podman pod ps');
         return [];
       }
-      return [{ id: p.data.Id, name: p.data.Name, labels: p.data.Labels ?? {} }];
+      return [{ id: p.data.Id, name: p.data.Name }];
     });
   }
 
@@ -602,7 +601,6 @@ const ImageInspectJson = z.looseObject({
 const PodJson = z.looseObject({
   Id: z.string().min(1),
   Name: z.string().min(1),
-  Labels: opt(StringMap),
 });
 
 const ContainerJson = z.looseObject({

@@ -8,7 +8,7 @@ import { InvalidInputError } from '../../core/errors.ts';
 import { silentLogger, systemClock, type Clock, type Logger } from '../../core/ports/clock.ts';
 import type { ImageInfo, ImageRuntime, PruneResult, RegistryAuth } from '../../core/ports/runtime.ts';
 import { assertImageRef } from './instance-spec.ts';
-import { PodmanApiUnavailable, type PodmanApi } from './podman-api.ts';
+import { apiOrCli, type PodmanApi } from './podman-api.ts';
 import type { PodmanCli, PodmanImage } from './podman-cli.ts';
 
 export interface PodmanImagesOptions {
@@ -42,14 +42,11 @@ export class PodmanImages implements ImageRuntime {
 
   async exists(image: string): Promise<boolean> {
     assertImageRef(image);
-    if (this.api) {
-      try {
-        return await this.api.imageExists(image);
-      } catch (e) {
-        if (!(e instanceof PodmanApiUnavailable)) throw e;
-      }
-    }
-    return this.cli.imageExists(image);
+    return apiOrCli(
+      this.api,
+      (api) => api.imageExists(image),
+      () => this.cli.imageExists(image),
+    );
   }
 
   async list(): Promise<ImageInfo[]> {

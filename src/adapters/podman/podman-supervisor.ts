@@ -16,7 +16,7 @@ import type {
   SlotRef,
   Supervisor,
 } from '../../core/ports/runtime.ts';
-import { PodmanApiUnavailable, type PodmanApi } from './podman-api.ts';
+import { apiOrCli, type PodmanApi } from './podman-api.ts';
 import type { PodmanCli, PodmanContainer, PodmanContainerInspect, PodmanRunOptions } from './podman-cli.ts';
 import {
   CONTAINER_PORT,
@@ -101,7 +101,7 @@ export class PodmanSupervisor implements Supervisor {
         await this.runInNetworkPod(spec, spec.hostPort, run);
       } else {
         await this.assertHostPortAvailable(name, spec.hostPort);
-        await this.run({ ...run, publish: [{ hostIp: '127.0.0.1', hostPort: spec.hostPort, containerPort: CONTAINER_PORT }] });
+        await this.run({ ...run, publish: loopbackPort(spec.hostPort) });
       }
     } catch (e) {
       // Lost a race for the port between our check and podman's bind.
@@ -134,7 +134,7 @@ export class PodmanSupervisor implements Supervisor {
       // Pods are a speed-up, not a requirement: without one the instance publishes its port
       // itself, as under router `none`.
       this.log.warn({ err: e instanceof Error ? e.message : String(e), pod }, 'could not set up the network pod: the instance publishes its port itself');
-      await this.run({ ...run, publish: [{ hostIp: '127.0.0.1', hostPort, containerPort: CONTAINER_PORT }] });
+      await this.run({ ...run, publish: loopbackPort(hostPort) });
       return;
     }
     await this.run({ ...run, pod });
@@ -142,16 +142,11 @@ export class PodmanSupervisor implements Supervisor {
 
   /** `podman run -d` through the API when its service answers, else through the CLI. */
   private async run(o: PodmanRunOptions): Promise<void> {
-    if (this.api) {
-      try {
-        await this.api.run(o);
-        return;
-      } catch (e) {
-        if (!(e instanceof PodmanApiUnavailable)) throw e;
-        this.log.debug({ err: e.message }, 'podman API not available: using the CLI');
-      }
-    }
-    await this.cli.run(o);
+    await apiOrCli(
+      this.api,
+      (api) => api.run(o),
+      () => this.cli.run(o),
+    );
   }
 
   /** Creates and starts a slot's network pod, after checking that nobody else has the port. */
@@ -162,7 +157,7 @@ export class PodmanSupervisor implements Supervisor {
       name: pod,
       infraName: `${pod}-infra`,
       labels: { [LABEL_APP]: ref.app, [LABEL_NETWORK_POD]: 'true' },
-      publish: [{ hostIp: '127.0.0.1', hostPort, containerPort: CONTAINER_PORT }],
+      publish: loopbackPort(hostPort),
     });
     try {
       // Started now, so the network is set up before a deploy needs it (and the port is held).
@@ -313,6 +308,11 @@ export class PodmanSupervisor implements Supervisor {
   }
 }
 
+
+/** Publishing `hostPort` to the app's port, on loopback only (the router is the only client). */
+function loopbackPort(hostPort: number): PodmanRunOptions['publish'] {
+  return [{ hostIp: '127.0.0.1', hostPort, containerPort: CONTAINER_PORT }];
+}
 
 function refFromLabels(labels: Record<string, string>): InstanceRef | null {
   const app = labels[LABEL_APP];

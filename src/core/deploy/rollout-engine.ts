@@ -109,6 +109,11 @@ function settleLater<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/** The router's upstreams for a set of instances: the ports of the web ones. */
+function webPorts(instances: InstanceRecord[]): number[] {
+  return instances.filter((i) => i.process === 'web' && i.port !== null).map((i) => i.port as number);
+}
+
 function parseDurationMs(d: string): number {
   const m = /^(\d+)(ms|s|m|h)$/.exec(d);
   if (!m) return 5_000;
@@ -136,7 +141,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
       upstreams:
         override && override.app === a.name
           ? override.upstreams
-          : (a.deployment?.instances ?? []).filter((i) => i.process === 'web' && i.port !== null).map((i) => i.port as number),
+          : webPorts(a.deployment?.instances ?? []),
     }));
   }
 
@@ -407,8 +412,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
         // side: the router request is sent first and the slot is written while Caddy loads it.
         // Whichever lands alone (a crash, a refusal), recovery re-applies the routes from the
         // slots, and the old colour is still running until the drain.
-        const upstreams = planned.filter((i) => i.process === 'web' && i.port !== null).map((i) => i.port as number);
-        const routing = settleLater(applyRoutes({ app: app.name, upstreams }));
+        const routing = settleLater(applyRoutes({ app: app.name, upstreams: webPorts(planned) }));
         try {
           app = store.updateApp(app.name, (a) => ({ ...a, deployment }));
         } catch (e) {
@@ -716,7 +720,6 @@ export function createRolloutEngine(deps: RolloutDeps) {
         const steps = new Steps(fresh.name, dep.release, opts.onProgress);
         const envFile = colourEnvFile(fresh.name, dep.colour);
         const targets = dep.instances.filter((i) => processType === undefined || i.process === processType);
-        const livePorts = () => dep.instances.filter((i) => i.process === 'web' && i.port !== null).map((i) => i.port as number);
         for (const inst of targets) {
           const ref = refOf(fresh.name, dep.colour, inst);
           await steps.run('restart', async () => {
@@ -732,7 +735,7 @@ export function createRolloutEngine(deps: RolloutDeps) {
             await deps.supervisor.start(specFor(fresh, release, surgeColour, surge, envFile));
             try {
               await waitHealthy(fresh, surgeRef, surge.port as number);
-              await applyRoutes({ app: fresh.name, upstreams: [...livePorts().filter((p) => p !== inst.port), surge.port as number] });
+              await applyRoutes({ app: fresh.name, upstreams: [...webPorts(dep.instances).filter((p) => p !== inst.port), surge.port as number] });
               await sleep(timing.drainMs);
               await deps.supervisor.restart(ref);
               await waitHealthy(fresh, ref, inst.port);
