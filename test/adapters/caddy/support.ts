@@ -16,13 +16,7 @@ export async function tempStateDir(): Promise<{ dir: string; cleanup(): Promise<
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../../support/podman/ports.ts';
 
 /** An upstream instance: answers its name, 200 on /health, optionally after a delay. */
 export interface Upstream {
