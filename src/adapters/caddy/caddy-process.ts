@@ -34,6 +34,7 @@ import { writeFileAtomic } from '../atomic-file.ts';
 import { parseAdminAddress, routesFromCaddyConfig } from './caddy-config.ts';
 import { ROUTER_TIERS, frontAdminAddress, renderRouterConfigs, routerConfigPath, routerLogPath, routerSocketDir, routerTier, type RouterTierName } from './caddy-router.ts';
 import { enableListenerHandover } from '../host/listener-handover.ts';
+import { terminate } from '../terminate.ts';
 
 type CaddyChild = ReturnType<typeof spawnCaddy>;
 
@@ -525,20 +526,7 @@ function createTierProcess(opts: CaddyProcessOptions, tier: RouterTierName): Tie
 
   async function stopChild(): Promise<void> {
     const c = child;
-    if (c) {
-      c.kill('SIGTERM');
-      const ac = new AbortController();
-      const stopped = await Promise.race([
-        c.then(() => true),
-        delay(opts.stopTimeoutMs ?? 10_000, false, { signal: ac.signal }).catch(() => false),
-      ]);
-      ac.abort();
-      if (!stopped) {
-        log.warn({ pid: c.pid }, 'caddy ignored SIGTERM; sending SIGKILL');
-        c.kill('SIGKILL');
-        await c;
-      }
-    }
+    if (c && (await terminate(c, c, opts.stopTimeoutMs ?? 10_000))) log.warn({ pid: c.pid }, 'caddy ignored SIGTERM; it was killed');
     child = null;
     const pf = await readPidFile(p.pid);
     if (pf && pf.owner === process.pid) await rm(p.pid, { force: true });

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ExternalToolError } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/ports/clock.ts';
 import { PodmanApi } from './podman-api.ts';
+import { terminate } from '../terminate.ts';
 
 export interface PodmanServiceOptions {
   /** Path or name of the podman binary (default `podman`). */
@@ -81,15 +82,7 @@ export async function startPodmanService(opts: PodmanServiceOptions): Promise<Po
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       process.off('exit', onProcessExit);
-      if (!state.exited) {
-        child.kill('SIGTERM');
-        const killed = await Promise.race([exit.then(() => false), sleep(KILL_AFTER_MS, true, { ref: false })]);
-        if (killed) {
-          log.warn({ pid: child.pid }, 'podman service ignored SIGTERM: killing it');
-          child.kill('SIGKILL');
-          await exit;
-        }
-      }
+      if (!state.exited && (await terminate(child, exit, KILL_AFTER_MS))) log.warn({ pid: child.pid }, 'podman service ignored SIGTERM: it was killed');
       // Our process is gone, so an answer on the path comes from a newer service: leave its socket.
       if (!(await api.ping())) await rm(socketPath, { force: true });
     })();
