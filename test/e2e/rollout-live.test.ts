@@ -16,9 +16,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { execa } from 'execa';
 import { PodmanCli } from '../../src/adapters/podman/podman-cli.ts';
-import { appContainers } from '../support/podman/cleanup.ts';
+import { appContainers, createCommandOf } from '../support/podman/cleanup.ts';
 import { podmanTestEnv } from '../support/podman/env.ts';
 import { get, waitForStatus } from '../support/podman/http.ts';
 import { startRegistry, type TestRegistry } from '../support/registry/registry.ts';
@@ -287,10 +286,7 @@ describe('rollout through the pvdify CLI (podman + caddy + registry)', { skip, t
       assert.ok(existsSync(join(h.stateDir, 'podman.sock')), 'pvdifyd runs podman system service');
       const live = (await new PodmanCli({ env: podmanTestEnv() }).ps({ labels: [`pvdify.app=${app}`] })).filter((c) => !c.isInfra && c.state === 'running');
       assert.ok(live.length > 0);
-      for (const c of live) {
-        const created = await execa('podman', ['container', 'inspect', '--format', '{{json .Config.CreateCommand}}', c.name], { env: podmanTestEnv() });
-        assert.deepEqual(JSON.parse(created.stdout) ?? [], [], `${c.name} was started through the API`);
-      }
+      for (const c of live) assert.deepEqual(await createCommandOf(c.name), [], `${c.name} was started through the API`);
     } finally {
       exitCode = await daemon.stop();
     }

@@ -19,7 +19,7 @@ import { ConflictError, ExternalToolError } from '../../../src/core/errors.ts';
 import { isPortFree, networkPodName } from '../../../src/adapters/podman/instance-spec.ts';
 import type { InstanceSpec } from '../../../src/core/ports/runtime.ts';
 import { buildTestImage } from '../../support/images/build-test-image.ts';
-import { appContainers, removeAppContainers } from '../../support/podman/cleanup.ts';
+import { appContainers, createCommandOf, removeAppContainers } from '../../support/podman/cleanup.ts';
 import { podmanTestEnv } from '../../support/podman/env.ts';
 import { eventually, get, waitForStatus } from '../../support/podman/http.ts';
 import { freePort } from '../../support/podman/ports.ts';
@@ -117,12 +117,7 @@ describe('PodmanSupervisor with real containers', () => {
     const env = await waitForStatus(port, '/cgi-bin/env', 200);
     assert.match(env.body, /^PORT=3000$/m);
     assert.match(env.body, /^GREETING=very secret value$/m);
-    const inspect = await execa(
-      'podman',
-      ['container', 'inspect', '--format', '{{json .Config.CreateCommand}}', `pvdify-${app}-web-green-1`],
-      { env: podmanTestEnv() },
-    );
-    const argv = JSON.parse(inspect.stdout) as string[];
+    const argv = await createCommandOf(`pvdify-${app}-web-green-1`);
     assert.ok(argv.includes('--env-file') && argv.includes(envFile));
     assert.ok(argv.includes('--restart=always') && argv.includes('--replace'));
     assert.ok(!argv.some((a) => a.includes('very secret value')), 'no config value in argv');
@@ -236,21 +231,18 @@ describe('PodmanSupervisor with real containers', () => {
   it('starts through the REST API while its service answers, through the CLI once it is gone', async () => {
     const service = await startPodmanService({ socketPath: join(dir, 'podman.sock'), env: podmanTestEnv() });
     const viaApi = new PodmanSupervisor({ cli: new PodmanCli({ env: podmanTestEnv() }), api: service.api });
-    // Only the CLI records the argv it was run with: an empty CreateCommand means the API made it.
-    const createCommand = async (name: string) =>
-      JSON.parse((await execa('podman', ['container', 'inspect', '--format', '{{json .Config.CreateCommand}}', name], { env: podmanTestEnv() })).stdout) as string[] | null;
     const port = await freePort();
     const s = spec({ hostPort: port, index: 8 });
     try {
       await viaApi.start(s);
       assert.equal((await waitForStatus(port, '/health', 200)).status, 200);
-      assert.deepEqual((await createCommand(`pvdify-${app}-web-green-8`)) ?? [], []);
+      assert.deepEqual(await createCommandOf(`pvdify-${app}-web-green-8`), [], 'started through the API');
     } finally {
       await service.stop();
     }
     await viaApi.start({ ...s, release: 2 });
     assert.equal((await waitForStatus(port, '/health', 200)).status, 200);
-    assert.ok(((await createCommand(`pvdify-${app}-web-green-8`)) ?? []).includes('--replace'), 'started by the CLI');
+    assert.ok((await createCommandOf(`pvdify-${app}-web-green-8`)).includes('--replace'), 'started by the CLI');
     await viaApi.stop(s);
     await viaApi.syncSlots(app, []);
   });

@@ -25,3 +25,12 @@ export async function appContainers(apps: string[], env = podmanTestEnv()): Prom
   }
   return out;
 }
+
+/**
+ * The argv a container was created with, as podman recorded it ([] when it was created through
+ * the REST API, which records none: how the tests tell the two paths apart).
+ */
+export async function createCommandOf(name: string, env = podmanTestEnv()): Promise<string[]> {
+  const r = await execa('podman', ['container', 'inspect', '--format', '{{json .Config.CreateCommand}}', name], { env });
+  return (JSON.parse(r.stdout) as string[] | null) ?? [];
+}
