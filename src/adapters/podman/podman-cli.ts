@@ -175,6 +175,16 @@ export class PodmanCli {
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 1 };
   }
 
+  /** JSON rows of a listing that match `schema`; one podman prints differently is logged and skipped. */
+  private rows<T>(stdout: string, what: string, schema: z.ZodType<T>): T[] {
+    return parseJsonArray(stdout, what).flatMap((row) => {
+      const p = schema.safeParse(row);
+      if (p.success) return [p.data];
+      this.log.warn({ issues: p.error.issues.length }, `skipping an unreadable row of podman ${what}`);
+      return [];
+    });
+  }
+
   /** Like `exec`, but a non-zero exit becomes an ExternalToolError starting with `what`. */
   private async ok(what: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
     const r = await this.exec(args, opts);
@@ -228,24 +238,16 @@ export class PodmanCli {
 
   async images(): Promise<PodmanImage[]> {
     const r = await this.ok('could not list images', ['images', '--format', 'json']);
-    const rows = parseJsonArray(r.stdout, 'images').flatMap((row) => {
-      const p = ImageJson.safeParse(row);
-      if (!p.success) {
-        this.log.warn({ issues: p.error.issues.length }, 'skipping an unreadable row of podman images');
-        return [];
-      }
-      const d = p.data;
-      return [
-        {
-          id: d.Id,
-          names: d.Names ?? d.RepoTags ?? [],
-          created: unixOrIso(d.Created ?? d.CreatedAt),
-          sizeBytes: d.Size ?? 0,
-          containers: d.Containers ?? 0,
-          labels: d.Labels ?? {},
-        },
-      ];
-    });
+    const rows = this.rows(r.stdout, 'images', ImageJson).map(
+      (d): PodmanImage => ({
+        id: d.Id,
+        names: d.Names ?? d.RepoTags ?? [],
+        created: unixOrIso(d.Created ?? d.CreatedAt),
+        sizeBytes: d.Size ?? 0,
+        containers: d.Containers ?? 0,
+        labels: d.Labels ?? {},
+      }),
+    );
     // podman 4.3 prints one row per tag, each carrying all of the image's names: one per id here.
     const byId = new Map<string, PodmanImage>();
     for (const img of rows) {
@@ -300,14 +302,7 @@ export class PodmanCli {
     const args = ['pod', 'ps', '--format', 'json'];
     for (const l of filter.labels ?? []) args.push('--filter', `label=${l}`);
     const r = await this.ok('could not list pods', args);
-    return parseJsonArray(r.stdout, 'pod ps').flatMap((row) => {
-      const p = PodJson.safeParse(row);
-      if (!p.success) {
-        this.log.warn({ issues: p.error.issues.length }, 'skipping an unreadable row of podman pod ps');
-        return [];
-      }
-      return [{ id: p.data.Id, name: p.data.Name }];
-    });
+    return this.rows(r.stdout, 'pod ps', PodJson).map((d) => ({ id: d.Id, name: d.Name }));
   }
 
   /** Removes pods with their containers (forcing); missing ones are not an error. */
@@ -343,34 +338,26 @@ export class PodmanCli {
     // Names are regexes to podman: anchor them so `x-1` does not match `x-10`.
     for (const n of filter.names ?? []) args.push('--filter', `name=^${escapeRegex(n)}$`);
     const r = await this.ok('could not list containers', args);
-    return parseJsonArray(r.stdout, 'ps').flatMap((row) => {
-      const p = ContainerJson.safeParse(row);
-      if (!p.success) {
-        this.log.warn({ issues: p.error.issues.length }, 'skipping an unreadable row of podman ps');
-        return [];
-      }
-      const d = p.data;
-      return [
-        {
-          id: d.Id,
-          name: d.Names?.[0] ?? d.Id.slice(0, 12),
-          image: d.Image ?? null,
-          imageId: d.ImageID ?? null,
-          labels: d.Labels ?? {},
-          isInfra: d.IsInfra === true,
-          state: (d.State ?? 'unknown').toLowerCase(),
-          exitCode: d.ExitCode ?? null,
-          ports: (d.Ports ?? []).map((port) => ({
-            hostIp: port.host_ip ?? '',
-            hostPort: port.host_port,
-            containerPort: port.container_port,
-          })),
-          createdAt: unixOrIso(d.Created),
-          startedAt: unixOrIso(d.StartedAt),
-          exitedAt: d.Exited === false ? null : unixOrIso(d.ExitedAt),
-        },
-      ];
-    });
+    return this.rows(r.stdout, 'ps', ContainerJson).map(
+      (d): PodmanContainer => ({
+        id: d.Id,
+        name: d.Names?.[0] ?? d.Id.slice(0, 12),
+        image: d.Image ?? null,
+        imageId: d.ImageID ?? null,
+        labels: d.Labels ?? {},
+        isInfra: d.IsInfra === true,
+        state: (d.State ?? 'unknown').toLowerCase(),
+        exitCode: d.ExitCode ?? null,
+        ports: (d.Ports ?? []).map((port) => ({
+          hostIp: port.host_ip ?? '',
+          hostPort: port.host_port,
+          containerPort: port.container_port,
+        })),
+        createdAt: unixOrIso(d.Created),
+        startedAt: unixOrIso(d.StartedAt),
+        exitedAt: d.Exited === false ? null : unixOrIso(d.ExitedAt),
+      }),
+    );
   }
 
   /** Inspects containers; names that vanished meanwhile are left out rather than failing all. */
